@@ -1,0 +1,34 @@
+"""blurfocus: where does an image classifier look, and how does fine-tuning on blurred images
+move its focus? Run `snakemake --cores 8 --resources gpu=1` (see README.md)."""
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/saliency.smk"
+include: "rules/stats.smk"
+include: "rules/figures.smk"
+include: "rules/report.smk"
+
+
+localrules:
+    all,
+    accuracy_table,
+    distances,
+    ttests,
+    test_figures,
+    report,
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

@@ -1,0 +1,163 @@
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+# The library lives in src/; make it importable here and in every job (scripts, cluster jobs,
+# conda environments), whether or not the package is pip-installed.
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (SRC, os.environ.get("PYTHONPATH", "")) if p
+)
+
+from blurfocus.config import ConfigError, validate_config  # noqa: E402
+
+
+# ---------------------------------------------------------------- config validation
+try:
+    _validated = validate_config(config)
+except ConfigError as exc:
+    raise WorkflowError(f"{exc}\n(see config.yaml and src/blurfocus/schemas/config.schema.yaml)")
+config.clear()
+config.update(_validated)
+
+RESULTS = "results"
+if Path(RESULTS).exists() and not os.access(RESULTS, os.W_OK | os.X_OK):
+    raise WorkflowError(
+        f"the results folder {Path(RESULTS).resolve()} is not writable; fix its permissions "
+        "or run from another working directory (snakemake --directory DIR)"
+    )
+if not Path(RESULTS).exists() and not os.access(".", os.W_OK | os.X_OK):
+    raise WorkflowError(
+        f"cannot create results/ in {Path('.').resolve()} (not writable); "
+        "run from a writable working directory (snakemake --directory DIR)"
+    )
+
+DATASET = config["dataset"]
+BLUR = config["blur"]
+SAL = config["saliency"]
+TRAIN = config["training"]
+SPLITS = ["train", "val", "test"]
+SEEDS = [int(s) for s in TRAIN["seeds"]]
+PRIMARY_SEED = SEEDS[0]
+ROLES = ["naive", "expert"]
+TRAIN_BLUR = BLUR["train"]
+TEST_BLURS = list(BLUR["test"])
+TEST_VARIANTS = ["clear"] + TEST_BLURS
+THREADS = int(config["threads"])
+
+
+def _uses_gpu():
+    device = config["device"]
+    if device == "cuda":
+        return True
+    if device == "cpu":
+        return False
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+
+
+# heavy rules declare gpu=1 only when the jobs will run on a GPU
+GPU = 1 if _uses_gpu() else 0
+
+
+wildcard_constraints:
+    role="naive|expert",
+    seed=r"\d+",
+    variant=r"[A-Za-z][A-Za-z0-9_]*",
+    split="train|val|test",
+    shard=r"\d+",
+    draw=r"\d+",
+
+
+# ---------------------------------------------------------------- helpers
+def code_version(*modules):
+    """Hash of the library modules a rule runs: editing one reruns the rule (params trigger)."""
+    h = hashlib.sha256()
+    for name in sorted(set(modules) | {"__init__", "seeding"}):
+        h.update(name.encode())
+        h.update((Path(SRC) / "blurfocus" / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def as_json(value):
+    """Config values that are lists/dicts reach jobs as canonical JSON strings (stable params)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def model_id(role, seed):
+    return f"{role}-s{seed}"
+
+
+def models_all():
+    return [model_id(r, s) for s in SEEDS for r in ROLES]
+
+
+def variant_array(variant, split):
+    if variant == "clear":
+        return f"results/data/clear/{split}.npy"
+    return f"results/blur/{variant}/{split}.npy"
+
+
+def train_variant(role):
+    return "clear" if role == "naive" else TRAIN_BLUR
+
+
+# ---------------------------------------------------------------- input functions
+def get_ingest_input(wildcards):
+    if DATASET["source"] == "synthetic":
+        return {"images": "results/data/synthetic/images"}
+    return {}
+
+
+def get_dataset_path():
+    if DATASET["source"] == "synthetic":
+        return "results/data/synthetic/images"
+    if DATASET["source"] == "oxford_pets":
+        return DATASET["path"] or "resources/oxford_pets"
+    return DATASET["path"]
+
+
+def get_blur_spec(wildcards):
+    return as_json(BLUR["variants"][wildcards.variant])
+
+
+def get_train_arrays(wildcards):
+    v = train_variant(wildcards.role)
+    return {
+        "manifest": "results/data/manifest.parquet",
+        "train": variant_array(v, "train"),
+        "val": variant_array(v, "val"),
+    }
+
+
+def get_test_arrays(wildcards=None):
+    return [variant_array(v, "test") for v in TEST_VARIANTS]
+
+
+def saliency_shards(models=None, variants=None, draws=(0,)):
+    models = models or models_all()
+    variants = variants or TEST_VARIANTS
+    return [
+        f"results/saliency/{m}/{v}/draw{d}/shard{i}.parquet"
+        for m in models
+        for v in variants
+        for d in draws
+        for i in range(SAL["shards"])
+    ]
+
+
+def primary_models():
+    return [model_id(r, PRIMARY_SEED) for r in ROLES]
+
+
+def get_final_outputs():
+    return [
+        "results/eval/accuracy.tsv",
+        "results/stats/ttests.tsv",
+        "results/report.html",
+    ]

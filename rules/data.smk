@@ -1,0 +1,94 @@
+rule synthetic_data:
+    output:
+        images=directory("results/data/synthetic/images"),
+        masks="results/data/synthetic/masks.npz",
+    params:
+        n_per_class=DATASET["synthetic"]["n_per_class"],
+        size=DATASET["synthetic"]["size"] or DATASET["image_size"],
+        texture_size=DATASET["synthetic"]["texture_size"],
+        texture_period=DATASET["synthetic"]["texture_period"],
+        texture_contrast=DATASET["synthetic"]["texture_contrast"],
+        shape_size=DATASET["synthetic"]["shape_size"],
+        shape_aspect=DATASET["synthetic"]["shape_aspect"],
+        shape_contrast=DATASET["synthetic"]["shape_contrast"],
+        background_noise=DATASET["synthetic"]["background_noise"],
+        seed=DATASET["synthetic"]["seed"],
+        code=code_version("synthetic"),
+    log:
+        "results/logs/data/synthetic.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/synthetic.py"
+
+
+rule ingest:
+    input:
+        unpack(get_ingest_input),
+    output:
+        manifest="results/data/manifest.parquet",
+        rejected="results/data/rejected.tsv",
+        summary="results/data/ingest.json",
+        arrays=expand("results/data/clear/{split}.npy", split=SPLITS),
+    params:
+        source=DATASET["source"],
+        path=get_dataset_path(),
+        url=DATASET["url"] or "",
+        classes=as_json(DATASET["classes"]),
+        split=as_json(DATASET["split"]),
+        seed=DATASET["seed"],
+        image_size=DATASET["image_size"],
+        min_size=DATASET["min_size"],
+        limit_per_class=DATASET["limit_per_class"] or 0,
+        code=code_version("ingest", "images"),
+    threads: THREADS
+    log:
+        "results/logs/data/ingest.log",
+    benchmark:
+        "results/benchmarks/ingest.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/ingest.py"
+
+
+rule blur_copies:
+    input:
+        manifest="results/data/manifest.parquet",
+        images="results/data/clear/{split}.npy",
+    output:
+        "results/blur/{variant}/{split}.npy",
+    params:
+        spec=get_blur_spec,
+        seed=BLUR["seed"],
+        code=code_version("blur", "data", "ingest"),
+    threads: THREADS
+    log:
+        "results/logs/blur/{variant}/{split}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/blur_copies.py"
+
+
+rule contact_sheet:
+    input:
+        manifest="results/data/manifest.parquet",
+        arrays=get_test_arrays,
+    output:
+        report(
+            "results/figures/contact_sheet.png",
+            caption="../workflow/report/contact_sheet.rst",
+            category="Data",
+        ),
+    params:
+        variants=as_json(TEST_VARIANTS),
+        per_class=config["figures"]["images_per_class"],
+        dpi=config["figures"]["dpi"],
+        code=code_version("figures"),
+    log:
+        "results/logs/figures/contact_sheet.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow/scripts/contact_sheet.py"

@@ -1,0 +1,84 @@
+rule focus_figure:
+    input:
+        manifest="results/data/manifest.parquet",
+        shards=lambda wc: saliency_shards(
+            models=primary_models(), variants=["clear", wc.variant]
+        ),
+        clear_images="results/data/clear/test.npy",
+        blurred_images="results/blur/{variant}/test.npy",
+    output:
+        report(
+            "results/figures/focus/{variant}.png",
+            caption="../workflow/report/focus.rst",
+            category="Saliency",
+            subcategory="Focus (Figure 3)",
+        ),
+    params:
+        per_class=config["figures"]["images_per_class"],
+        percentile=config["figures"]["clip_percentile"],
+        limit_per_class=SAL["limit_per_class"] or 0,
+        models=as_json(primary_models()),
+        dpi=config["figures"]["dpi"],
+        code=code_version("figures", "saliency"),
+    log:
+        "results/logs/figures/focus/{variant}.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow/scripts/focus_figure.py"
+
+
+rule activation_figure:
+    input:
+        manifest="results/data/manifest.parquet",
+        models=expand("results/models/{model}/model.pt", model=primary_models()),
+        images=variant_array(TRAIN_BLUR, "test"),
+    output:
+        report(
+            "results/figures/activations.png",
+            caption="../workflow/report/activations.rst",
+            category="Saliency",
+            subcategory="Activations",
+        ),
+    params:
+        arch=config["model"]["arch"],
+        weights=config["model"]["weights"],
+        seed=PRIMARY_SEED,
+        layers=as_json(config["figures"]["layers"]),
+        channels=config["figures"]["channels"],
+        variant=TRAIN_BLUR,
+        dpi=config["figures"]["dpi"],
+        code=code_version("activations", "figures", "models"),
+    log:
+        "results/logs/figures/activations.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/activation_figure.py"
+
+
+rule test_figures:
+    input:
+        ttests="results/stats/ttests.tsv",
+        distances="results/stats/distances.parquet",
+    output:
+        pvalues=report(
+            "results/figures/pvalues.png",
+            caption="../workflow/report/pvalues.rst",
+            category="Tests",
+        ),
+        distances=report(
+            "results/figures/distances.png",
+            caption="../workflow/report/distances.rst",
+            category="Tests",
+        ),
+    params:
+        alpha=config["stats"]["alpha"],
+        dpi=config["figures"]["dpi"],
+        code=code_version("figures"),
+    log:
+        "results/logs/figures/test_figures.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow/scripts/test_figures.py"

@@ -1,0 +1,31 @@
+rule report:
+    input:
+        summary="results/data/ingest.json",
+        rejected="results/data/rejected.tsv",
+        contact_sheet="results/figures/contact_sheet.png",
+        accuracy="results/eval/accuracy.tsv",
+        heatmap="results/figures/accuracy.png",
+        curves="results/figures/training_curves.png",
+        metrics=expand("results/models/{model}/metrics.json", model=primary_models()),
+        focus=expand("results/figures/focus/{variant}.png", variant=TEST_BLURS),
+        activations="results/figures/activations.png",
+        ttests="results/stats/ttests.tsv",
+        distances="results/stats/distances.parquet",
+        pvalues="results/figures/pvalues.png",
+        distance_figure="results/figures/distances.png",
+    output:
+        report(
+            "results/report.html",
+            caption="../workflow/report/report.rst",
+            category="Report",
+        ),
+    params:
+        config=as_json(config),
+        variants=as_json(TEST_BLURS),
+        code=code_version("report"),
+    log:
+        "results/logs/report.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow/scripts/report.py"

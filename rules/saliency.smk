@@ -1,0 +1,33 @@
+rule saliency:
+    input:
+        model="results/models/{role}-s{seed}/model.pt",
+        manifest="results/data/manifest.parquet",
+        images=lambda wc: variant_array(wc.variant, "test"),
+    output:
+        "results/saliency/{role}-s{seed}/{variant}/draw{draw}/shard{shard}.parquet",
+    params:
+        n_samples=SAL["n_samples"],
+        sigma=SAL["sigma"],
+        sigma_range=SAL["sigma_range"],
+        target=SAL["target"],
+        mode=SAL["mode"],
+        reduce=SAL["reduce"],
+        topk=SAL["topk"],
+        seed=SAL["seed"],
+        shards=SAL["shards"],
+        batch_size=SAL["batch_size"],
+        limit_per_class=SAL["limit_per_class"] or 0,
+        precision=SAL["precision"],
+        device=config["device"],
+        code=code_version("saliency", "models", "data", "ingest", "runtime"),
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    log:
+        "results/logs/saliency/{role}-s{seed}/{variant}/draw{draw}/shard{shard}.log",
+    benchmark:
+        "results/benchmarks/saliency/{role}-s{seed}/{variant}/draw{draw}/shard{shard}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/saliency.py"

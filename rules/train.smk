@@ -1,0 +1,93 @@
+rule train:
+    input:
+        unpack(get_train_arrays),
+    output:
+        model="results/models/{role}-s{seed}/model.pt",
+        metrics="results/models/{role}-s{seed}/metrics.json",
+        curve=report(
+            "results/models/{role}-s{seed}/curve.png",
+            caption="../workflow/report/curve.rst",
+            category="Training",
+            subcategory="{role}-s{seed}",
+        ),
+    params:
+        arch=config["model"]["arch"],
+        weights=config["model"]["weights"],
+        trainable=as_json(config["model"]["trainable"]),
+        train_variant=lambda wc: train_variant(wc.role),
+        epochs=TRAIN["epochs"],
+        batch_size=TRAIN["batch_size"],
+        optimizer=TRAIN["optimizer"],
+        lr=TRAIN["lr"],
+        momentum=TRAIN["momentum"],
+        weight_decay=TRAIN["weight_decay"],
+        keep=TRAIN["keep"],
+        hflip=TRAIN["hflip"],
+        device=config["device"],
+        code=code_version("train", "models", "data", "ingest", "runtime", "figures"),
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    log:
+        "results/logs/train/{role}-s{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{role}-s{seed}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/train.py"
+
+
+rule evaluate:
+    input:
+        model="results/models/{role}-s{seed}/model.pt",
+        manifest="results/data/manifest.parquet",
+        arrays=get_test_arrays,
+    output:
+        "results/eval/{role}-s{seed}.tsv",
+    params:
+        variants=as_json(TEST_VARIANTS),
+        device=config["device"],
+        code=code_version("train", "models", "data", "ingest", "evaluate"),
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    log:
+        "results/logs/eval/{role}-s{seed}.log",
+    benchmark:
+        "results/benchmarks/eval/{role}-s{seed}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/evaluate.py"
+
+
+rule accuracy_table:
+    input:
+        tables=expand("results/eval/{model}.tsv", model=models_all()),
+        metrics=expand("results/models/{model}/metrics.json", model=models_all()),
+    output:
+        table=report(
+            "results/eval/accuracy.tsv",
+            caption="../workflow/report/accuracy.rst",
+            category="Accuracy",
+        ),
+        heatmap=report(
+            "results/figures/accuracy.png",
+            caption="../workflow/report/accuracy.rst",
+            category="Accuracy",
+        ),
+        curves=report(
+            "results/figures/training_curves.png",
+            caption="../workflow/report/curve.rst",
+            category="Training",
+        ),
+    params:
+        dpi=config["figures"]["dpi"],
+        code=code_version("evaluate", "figures"),
+    log:
+        "results/logs/eval/accuracy_table.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow/scripts/accuracy_table.py"

@@ -1,0 +1,189 @@
+"""Figures (matplotlib, Agg backend). Each function takes plain arrays/tables and writes one PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _save(fig, path: str | Path, dpi: int) -> None:
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def pick_examples(rows: pd.DataFrame, per_class: int) -> pd.DataFrame:
+    """The first ``per_class`` rows of each class (rows in array order)."""
+    return rows.groupby("label", sort=True, group_keys=False).head(per_class).sort_values(["label", "split_index"])
+
+
+def contact_sheet(images: Mapping[str, np.ndarray], titles: Sequence[str], path: str, dpi: int = 110) -> None:
+    """Grid: one row per image, one column per variant. ``images[variant]`` is uint8 (N, H, W, 3)."""
+    variants = list(images)
+    n = len(titles)
+    fig, axes = plt.subplots(n, len(variants), figsize=(2.0 * len(variants), 2.0 * n), squeeze=False)
+    for j, v in enumerate(variants):
+        for i in range(n):
+            ax = axes[i, j]
+            ax.imshow(images[v][i], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(v, fontsize=9)
+            if j == 0:
+                ax.set_ylabel(titles[i], fontsize=7)
+    _save(fig, path, dpi)
+
+
+def training_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], path: str, dpi: int = 110) -> None:
+    """Loss and accuracy per epoch (train dashed, validation solid), one colour per model."""
+    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for k, (name, hist) in enumerate(sorted(histories.items())):
+        ep = [h["epoch"] for h in hist]
+        colour = f"C{k}"
+        ax_l.plot(ep, [h["train_loss"] for h in hist], "--", color=colour)
+        ax_l.plot(ep, [h["val_loss"] for h in hist], "-o", color=colour, label=name, ms=3)
+        ax_a.plot(ep, [h["train_accuracy"] for h in hist], "--", color=colour)
+        ax_a.plot(ep, [h["val_accuracy"] for h in hist], "-o", color=colour, label=name, ms=3)
+    ax_l.set(xlabel="epoch", ylabel="cross-entropy", title="loss (dashed: train, solid: validation)")
+    ax_a.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    ax_a.legend(fontsize=8)
+    _save(fig, path, dpi)
+
+
+def accuracy_heatmap(table: pd.DataFrame, path: str, dpi: int = 110) -> None:
+    """Models (rows) x test variants (columns), cells = accuracy."""
+    pivot = table.pivot(index="model", columns="test_variant", values="accuracy")
+    cols = ["clear"] + [c for c in pivot.columns if c != "clear"]
+    pivot = pivot[cols]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(cols), 0.9 + 0.5 * len(pivot)))
+    im = ax.imshow(pivot.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    for (i, j), v in np.ndenumerate(pivot.to_numpy()):
+        ax.text(j, i, f"{v:.3f}", ha="center", va="center", color="white" if v < 0.6 else "black", fontsize=9)
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(pivot)), pivot.index)
+    ax.set_xlabel("test images")
+    ax.set_title("test accuracy")
+    fig.colorbar(im, ax=ax, fraction=0.05)
+    _save(fig, path, dpi)
+
+
+def clip_map(m: np.ndarray, percentile: float) -> np.ndarray:
+    """Map scaled to [0, 1] after clipping at its ``percentile``-th percentile (0 stays 0)."""
+    m = np.asarray(m, dtype=np.float64)
+    hi = np.percentile(m, percentile)
+    lo = min(0.0, float(m.min()))
+    if hi <= lo:
+        return np.zeros_like(m)
+    return np.clip((m - lo) / (hi - lo), 0, 1)
+
+
+def focus_figure(
+    panels: Mapping[tuple[str, str, str], dict],
+    image_ids: Sequence[str],
+    models: Sequence[str],
+    variants: Sequence[str],
+    path: str,
+    percentile: float = 99.0,
+    dpi: int = 110,
+) -> None:
+    """The study's Figure 3: rows = (image, model), columns = (variant x [map, overlay]).
+
+    ``panels[(image_id, model, variant)]`` holds ``image`` uint8 (H, W, 3), ``map`` (H, W) and
+    ``rows``/``cols`` of the top-k pixels.
+    """
+    nrows, ncols = len(image_ids) * len(models), 2 * len(variants)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols, 1.9 * nrows), squeeze=False)
+    for a, image_id in enumerate(image_ids):
+        for b, model in enumerate(models):
+            r = a * len(models) + b
+            for c, variant in enumerate(variants):
+                p = panels[(image_id, model, variant)]
+                ax_m, ax_o = axes[r, 2 * c], axes[r, 2 * c + 1]
+                ax_m.imshow(clip_map(p["map"], percentile), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                ax_o.imshow(p["image"], interpolation="nearest")
+                ax_o.imshow(clip_map(p["map"], percentile), cmap="inferno", alpha=0.45, vmin=0, vmax=1, interpolation="nearest")
+                ax_o.scatter(p["cols"], p["rows"], s=9, facecolors="none", edgecolors="cyan", linewidths=0.8)
+                for ax in (ax_m, ax_o):
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                if r == 0:
+                    ax_m.set_title(f"{variant}: map", fontsize=8)
+                    ax_o.set_title(f"{variant}: top-k", fontsize=8)
+                if c == 0:
+                    ax_m.set_ylabel(f"{model}\n{image_id}", fontsize=6)
+    _save(fig, path, dpi)
+
+
+def activation_figure(
+    acts: Mapping[tuple[str, str], np.ndarray],
+    models: Sequence[str],
+    layers: Sequence[str],
+    image: np.ndarray,
+    channels: int,
+    path: str,
+    dpi: int = 110,
+) -> None:
+    """Rows = (layer, model); columns = input, channel mean, then the most active channels.
+
+    ``acts[(model, layer)]`` is a (C, h, w) post-ReLU activation of one image.
+    """
+    nrows, ncols = len(layers) * len(models), 2 + channels
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.35 * ncols, 1.4 * nrows), squeeze=False)
+    for i, layer in enumerate(layers):
+        for j, model in enumerate(models):
+            r = i * len(models) + j
+            a = acts[(model, layer)]
+            axes[r, 0].imshow(image, interpolation="nearest")
+            axes[r, 0].set_ylabel(f"{layer}\n{model}", fontsize=7)
+            axes[r, 1].imshow(a.mean(0), cmap="magma", interpolation="nearest")
+            if r == 0:
+                axes[r, 1].set_title("channel mean", fontsize=7)
+            top = np.argsort(-a.reshape(a.shape[0], -1).mean(1), kind="stable")[:channels]
+            for k in range(channels):
+                ax = axes[r, 2 + k]
+                if k < len(top):
+                    ax.imshow(a[top[k]], cmap="magma", interpolation="nearest")
+                    ax.set_title(f"ch {top[k]}", fontsize=6)
+            for ax in axes[r]:
+                ax.set_xticks([])
+                ax.set_yticks([])
+    _save(fig, path, dpi)
+
+
+def pvalue_figure(tests: pd.DataFrame, path: str, alpha: float = 0.05, dpi: int = 110) -> None:
+    """Adjusted p-value per rank for every test (log scale), with the alpha line."""
+    groups = list(tests.groupby(["test", "comparison"], sort=False))
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    floor = 1e-300
+    for k, ((test, comp), g) in enumerate(groups):
+        y = np.clip(g["p_adj"].to_numpy(dtype=float), floor, 1)
+        ax.plot(g["rank"], y, "-o", ms=3, label=f"{comp} ({test})", color=f"C{k % 10}")
+    ax.axhline(alpha, color="k", ls="--", lw=1, label=f"alpha = {alpha}")
+    ax.set_yscale("log")
+    ax.set(xlabel="focus rank", ylabel="adjusted p-value", title=f"adjusted p-values ({tests['adjust_method'].iloc[0]})")
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    _save(fig, path, dpi)
+
+
+def distance_figure(distances: pd.DataFrame, path: str, dpi: int = 110) -> None:
+    """Distance per rank (median and IQR) for every comparison, and per-image mean distance."""
+    comps = list(dict.fromkeys(distances["comparison"]))
+    fig, (ax_r, ax_h) = plt.subplots(1, 2, figsize=(11, 4))
+    for k, comp in enumerate(comps):
+        g = distances[distances["comparison"] == comp]
+        q = g.groupby("rank")["distance"].quantile([0.25, 0.5, 0.75]).unstack()
+        ax_r.plot(q.index, q[0.5], "-o", ms=3, color=f"C{k % 10}", label=comp)
+        ax_r.fill_between(q.index, q[0.25], q[0.75], color=f"C{k % 10}", alpha=0.15)
+        per_image = g.groupby("image_id")["distance"].mean()
+        ax_h.hist(per_image, bins=30, histtype="step", color=f"C{k % 10}", label=comp)
+    ax_r.set(xlabel="focus rank", ylabel="distance (pixels)", title="distance per rank (median, IQR)")
+    ax_h.set(xlabel="mean distance over ranks (pixels)", ylabel="images", title="per-image mean distance")
+    ax_h.legend(fontsize=7)
+    _save(fig, path, dpi)

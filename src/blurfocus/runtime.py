@@ -1,0 +1,85 @@
+"""What every workflow script shares: its log, thread count, device and provenance."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+
+class JobLog:
+    """Timestamped lines to the rule's ``log:`` file (and stderr), flushed at once."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self._fh = None
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(path, "a", buffering=1)  # noqa: SIM115 - closed in close()
+
+    def __call__(self, message: str) -> None:
+        line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}"
+        if self._fh:
+            self._fh.write(line + "\n")
+        print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._fh:
+            self._fh.close()
+
+
+def set_threads(n: int) -> None:
+    """Use ``n`` CPU threads in torch (intra-op) for this job."""
+    import torch
+
+    torch.set_num_threads(max(1, int(n)))
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages that shape the results."""
+    import numpy
+    import scipy
+
+    import blurfocus
+
+    out = {"python": platform.python_version(), "blurfocus": blurfocus.__version__,
+           "numpy": numpy.__version__, "scipy": scipy.__version__}
+    for name in ("torch", "torchvision", "timm", "pandas", "pyarrow", "PIL"):
+        try:
+            mod = __import__(name)
+            out[name if name != "PIL" else "pillow"] = getattr(mod, "__version__", "?")
+        except ImportError:
+            pass
+    return out
+
+
+def device_description(device: Any) -> str:
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def run_job(snakemake: Any, main: Callable[[Any, JobLog], None]) -> None:
+    """Run ``main(snakemake, log)`` with the rule's log; a failure is logged with its traceback
+    and ends the job with exit code 1 and a one-line reason on stderr."""
+    logs = list(getattr(snakemake, "log", []) or [])
+    log = JobLog(logs[0] if logs else None)
+    threads = getattr(snakemake, "threads", 1)
+    set_threads(threads)
+    log(f"rule {getattr(snakemake, 'rule', '?')} started ({threads} threads)")
+    try:
+        main(snakemake, log)
+    except Exception as exc:  # noqa: BLE001
+        if log._fh:
+            log._fh.write(traceback.format_exc())
+        log(f"ERROR: {type(exc).__name__}: {exc}")
+        log.close()
+        sys.exit(1)
+    log("done")
+    log.close()

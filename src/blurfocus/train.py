@@ -1,0 +1,208 @@
+"""Fine-tuning on stored uint8 arrays (no decoding per epoch), with per-epoch resume state.
+
+The whole split lives in memory as a uint8 tensor (N, 3, H, W); each batch is converted to
+float [0, 1] on the fly. After every epoch a resume file (model, optimizer, RNG states, epoch,
+history, best weights) is written atomically; a rerun with the same settings continues after
+the last finished epoch and ends with the same weights as an uninterrupted run (on CPU).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import to_unit_float
+from .models import freeze_batchnorm_of_frozen
+
+
+@dataclass
+class TrainSettings:
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    seed: int
+    keep: str = "best"
+    hflip: bool = False
+
+    def key(self, extra: dict[str, Any] | None = None) -> str:
+        """Hash of the settings (plus ``extra``) that a resume file must match."""
+        blob = json.dumps({**self.__dict__, **(extra or {})}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    kept_epoch: int = 0
+    val_accuracy: float = float("nan")
+
+
+def make_optimizer(params, s: TrainSettings) -> torch.optim.Optimizer:
+    if s.optimizer == "adam":
+        return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
+    if s.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+    if s.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    raise ValueError(f"training.optimizer: unknown optimizer {s.optimizer!r}")
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device
+) -> tuple[float, float, torch.Tensor]:
+    """(accuracy, mean cross-entropy, logits) of ``model`` on uint8 images (N, 3, H, W)."""
+    model.eval()
+    logits = []
+    for start in range(0, len(images), batch_size):
+        x = to_unit_float(images[start : start + batch_size].to(device, non_blocking=True))
+        logits.append(model(x).float().cpu())
+    out = torch.cat(logits) if logits else torch.empty(0, 2)
+    loss = F.cross_entropy(out, labels, reduction="mean").item() if len(out) else float("nan")
+    acc = (out.argmax(1) == labels).float().mean().item() if len(out) else float("nan")
+    return acc, loss, out
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def fine_tune(
+    model: nn.Module,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    val_x: torch.Tensor,
+    val_y: torch.Tensor,
+    settings: TrainSettings,
+    device: torch.device,
+    *,
+    resume_path: str | Path | None = None,
+    resume_key: str = "",
+    log_fn: Callable[[str], None] = print,
+    stop_after_epoch: int | None = None,
+) -> TrainResult:
+    """Fine-tune ``model`` in place; on return it holds the kept weights (best or last).
+
+    ``train_x``/``val_x`` are uint8 (N, 3, H, W) tensors, labels int64 (N,). The random state
+    (shuffling, flips, dropout) derives from ``settings.seed`` only. ``stop_after_epoch`` ends
+    the run early (tests use it to simulate a crash).
+    """
+    s = settings
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("model.trainable selects no parameters to train")
+    opt = make_optimizer(params, s)
+    gen = torch.Generator().manual_seed(s.seed)
+    torch.manual_seed(s.seed)
+    result = TrainResult()
+    best_state = None
+    best = (-1.0, float("inf"))
+    start_epoch = 1
+    resume = Path(resume_path) if resume_path else None
+
+    if resume is not None and resume.is_file():
+        try:
+            state = torch.load(resume, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - a half-written or foreign file is ignored
+            log_fn(f"ignoring unreadable resume file {resume}: {exc}")
+            state = None
+        if state is not None and state.get("key") == resume_key:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            gen.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+            result.history = list(state["history"])
+            best = (state["best_acc"], state["best_loss"])
+            best_state = state["best_state"]
+            result.best_epoch = state["best_epoch"]
+            start_epoch = state["epoch"] + 1
+            log_fn(f"resuming from {resume} after epoch {state['epoch']}")
+        elif state is not None:
+            log_fn(f"resume file {resume} is for other settings; starting from scratch")
+
+    n = len(train_x)
+    for epoch in range(start_epoch, s.epochs + 1):
+        model.train()
+        freeze_batchnorm_of_frozen(model)
+        t0 = time.perf_counter()
+        order = torch.randperm(n, generator=gen)
+        total_loss, correct = 0.0, 0
+        for start in range(0, n, s.batch_size):
+            idx = order[start : start + s.batch_size]
+            x = to_unit_float(train_x[idx].to(device, non_blocking=True))
+            y = train_y[idx].to(device, non_blocking=True)
+            if s.hflip:
+                flip = torch.rand(len(idx), generator=gen) < 0.5
+                x[flip.to(device)] = x[flip.to(device)].flip(-1)
+            opt.zero_grad(set_to_none=True)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
+            opt.step()
+            total_loss += loss.item() * len(idx)
+            correct += (logits.argmax(1) == y).sum().item()
+        seconds = time.perf_counter() - t0
+        val_acc, val_loss, _ = evaluate(model, val_x, val_y, max(s.batch_size, 128), device)
+        row = {
+            "epoch": epoch,
+            "train_loss": total_loss / n,
+            "train_accuracy": correct / n,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "seconds": seconds,
+            "images_per_second": n / seconds if seconds > 0 else float("nan"),
+        }
+        result.history.append(row)
+        log_fn(
+            f"epoch {epoch}/{s.epochs}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f} | "
+            f"val loss {val_loss:.4f} acc {val_acc:.3f} | {seconds:.1f}s ({row['images_per_second']:.0f} img/s)"
+        )
+        if (val_acc, -val_loss) > (best[0], -best[1]):
+            best = (val_acc, val_loss)
+            best_state = copy.deepcopy(model.state_dict())
+            result.best_epoch = epoch
+        if resume is not None:
+            _atomic_save(
+                {
+                    "key": resume_key,
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "generator": gen.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": result.history,
+                    "best_acc": best[0],
+                    "best_loss": best[1],
+                    "best_state": best_state,
+                    "best_epoch": result.best_epoch,
+                },
+                resume,
+            )
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            return result
+
+    if s.keep == "best" and best_state is not None:
+        model.load_state_dict(best_state)
+        result.kept_epoch = result.best_epoch
+    else:
+        result.kept_epoch = s.epochs
+    result.val_accuracy = next(
+        (r["val_accuracy"] for r in result.history if r["epoch"] == result.kept_epoch), float("nan")
+    )
+    return result

@@ -1,0 +1,22 @@
+"""Per-rank focus distances of the study's comparisons, from the saliency Parquet shards."""
+
+import json
+
+import pyarrow.dataset as ds
+
+from blurfocus import focus
+from blurfocus.runtime import run_job
+
+
+def main(sm, log):
+    maps = ds.dataset(list(sm.input), format="parquet").to_table(
+        columns=["image_id", "model", "variant", "draw", "topk_rows", "topk_cols"]
+    ).to_pandas()
+    comparisons = focus.study_comparisons(json.loads(sm.params.test_blurs), sm.params.seed)
+    table = focus.distance_table(maps, comparisons)
+    table.to_parquet(sm.output[0], index=False)
+    summary = table.groupby("comparison")["distance"].agg(["count", "mean", "median"])
+    log("\n" + summary.to_string())
+
+
+run_job(snakemake, main)  # noqa: F821

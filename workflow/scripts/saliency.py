@@ -1,0 +1,47 @@
+"""SmoothGrad maps of one shard of test images for one (model, variant, draw), streamed to Parquet."""
+
+import pandas as pd
+
+from blurfocus import data, ingest, models, runtime, saliency
+from blurfocus.runtime import run_job
+
+
+def main(sm, log):
+    p, wc = sm.params, sm.wildcards
+    device = models.resolve_device(p.device)
+    model, meta = models.load_checkpoint(sm.input.model, device)
+    saliency.freeze(model)
+    settings = saliency.SmoothGradSettings(
+        n_samples=p.n_samples, sigma=p.sigma, sigma_range=p.sigma_range, target=p.target,
+        mode=p.mode, reduce=p.reduce, seed=p.seed, batch_size=p.batch_size, precision=p.precision,
+    )
+    rows = saliency.select_images(ingest.load_split(pd.read_parquet(sm.input.manifest), "test"), p.limit_per_class)
+    rows = saliency.shard_rows(rows, p.shards, int(wc.shard))
+    images = data.open_images(sm.input.images)
+    model_name = f"{wc.role}-s{wc.seed}"
+    draw = int(wc.draw)
+    group = max(4, -(-p.batch_size // p.n_samples))
+    log(f"{model_name} on {wc.variant} (draw {draw}), shard {wc.shard}/{p.shards}: {len(rows)} images, "
+        f"n={p.n_samples}, sigma={p.sigma} ({p.sigma_range}), target={p.target}, mode={p.mode}, device {device}")
+
+    def batches():
+        for start in range(0, len(rows), group):
+            chunk = rows.iloc[start : start + group]
+            x = data.to_unit_float(data.to_tensor_nchw(images[chunk["split_index"].to_numpy()]))
+            out = saliency.saliency_maps(model, x, chunk["image_id"].tolist(), chunk["label"].tolist(),
+                                         settings, draw=draw, device=device)
+            yield {**out, "image_id": chunk["image_id"].tolist(), "label": chunk["label"].to_numpy(),
+                   "class_name": chunk["class_name"].tolist(), "model": model_name,
+                   "variant": wc.variant, "draw": draw}
+
+    n = saliency.write_maps(
+        sm.output[0], batches(), settings, p.topk,
+        {"model": model_name, "variant": wc.variant, "draw": draw, "shard": int(wc.shard),
+         "shards": p.shards, "checkpoint": sm.input.model, "arch": meta["arch"],
+         "versions": runtime.versions(), "device": runtime.device_description(device)},
+        log_fn=log,
+    )
+    log(f"{n} maps written to {sm.output[0]}")
+
+
+run_job(snakemake, main)  # noqa: F821
