@@ -2,12 +2,15 @@
 move its focus? Run `snakemake --cores 8 --resources gpu=1` (see README.md)."""
 
 
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# the embedded default; --configfile FILE and --config KEY=VALUE override it
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 include: "rules/common.smk"

@@ -6,6 +6,7 @@ that split and ``split_index == i``.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,10 @@ def open_images(path: str | Path) -> np.ndarray:
 
 def to_tensor_nchw(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) array -> contiguous uint8 tensor (N, 3, H, W) (decoded once, in memory)."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+    with warnings.catch_warnings():
+        # a read-only memmap is fine: the tensor is only read, and .contiguous() copies it
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
 
 
 def to_unit_float(batch: torch.Tensor) -> torch.Tensor:

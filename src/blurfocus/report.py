@@ -106,9 +106,10 @@ def data_section(summary: Mapping[str, Any], rejected: pd.DataFrame, contact_she
     per_split = summary["per_split"]
     rows = [[s, *[per_split[s].get(c, 0) for c in summary["classes"]], sum(per_split[s].values())] for s in per_split]
     counts = pd.DataFrame(rows, columns=["split", *summary["classes"], "total"])
+    reasons = ", ".join(f"{k}: {v}" for k, v in summary["rejected_by_reason"].items()) or "none"
     body = (
         f"<p>{summary['found']} files found, <b>{summary['used']} used</b>, <b>{summary['rejected']} rejected</b>"
-        f" ({esc(', '.join(f'{k}: {v}' for k, v in summary['rejected_by_reason'].items()) or 'none'})."
+        f" ({esc(reasons)})."
         f" Converted to RGB: {esc(summary['converted_to_rgb'] or 'none')}; upscaled (smaller than the input): "
         f"{summary['upscaled']}; exact duplicates kept in one split: {summary['duplicates']}.</p>"
         + table_html(counts, left=["split"])

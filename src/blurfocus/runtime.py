@@ -45,12 +45,13 @@ def versions() -> dict[str, str]:
 
     import blurfocus
 
-    out = {"python": platform.python_version(), "blurfocus": blurfocus.__version__,
-           "numpy": numpy.__version__, "scipy": scipy.__version__}
+    # plain str (torch.__version__ is a str subclass that weights_only loading refuses)
+    out = {"python": platform.python_version(), "blurfocus": str(blurfocus.__version__),
+           "numpy": str(numpy.__version__), "scipy": str(scipy.__version__)}
     for name in ("torch", "torchvision", "timm", "pandas", "pyarrow", "PIL"):
         try:
             mod = __import__(name)
-            out[name if name != "PIL" else "pillow"] = getattr(mod, "__version__", "?")
+            out[name if name != "PIL" else "pillow"] = str(getattr(mod, "__version__", "?"))
         except ImportError:
             pass
     return out

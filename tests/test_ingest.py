@@ -1,0 +1,197 @@
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from blurfocus import images, ingest
+
+from helpers import broken_petimages
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory, pets_mini):
+    root = tmp_path_factory.mktemp("broken")
+    expected = broken_petimages(root, pets_mini)
+    out = root / "out"
+    result = ingest.ingest(
+        "kaggle_petimages", root, out, classes=None, split={"train": 0.5, "val": 0.25, "test": 0.25},
+        seed=3, image_size=64, min_size=32, threads=2, log_fn=lambda m: None,
+    )
+    return root, out, expected, result
+
+
+def test_every_broken_file_is_rejected_with_its_reason(broken):
+    root, _, expected, result = broken
+    rejected = {str(p).split("PetImages/")[1]: r for p, r in zip(result.rejected["path"], result.rejected["reason"])}
+    for rel, outcome in expected.items():
+        kind, detail = outcome.split(":", 1)
+        if kind == "rejected":
+            assert rel in rejected, f"{rel} should be rejected"
+            assert detail in rejected[rel], (rel, rejected[rel])
+    assert result.summary["rejected"] == sum(o.startswith("rejected") for o in expected.values())
+
+
+def test_grayscale_cmyk_alpha_are_converted_not_rejected(broken):
+    _, out, expected, result = broken
+    m = result.manifest.set_index("image_id")
+    for rel, outcome in expected.items():
+        kind, detail = outcome.split(":", 1)
+        if kind == "used":
+            assert rel in m.index, f"{rel} should be used"
+    modes = dict(zip(result.manifest["image_id"], result.manifest["mode"]))
+    assert modes["Dog/200.jpg"] == "L" and modes["Dog/201.jpg"] == "CMYK" and modes["Dog/202.png"] == "RGBA"
+    assert result.summary["converted_to_rgb"] == {"CMYK": 1, "L": 1, "RGBA": 1}
+    assert result.summary["upscaled"] == 1
+    # alpha composited onto white: the transparent left half of 202.png is white in the array
+    row = result.manifest[result.manifest["image_id"] == "Dog/202.png"].iloc[0]
+    arr = np.load(out / f"{row['split']}.npy")[row["split_index"]]
+    assert arr.shape == (64, 64, 3)
+    assert arr[:, :2].min() >= 250
+
+
+def test_manifest_columns_labels_and_arrays(broken):
+    _, out, _, result = broken
+    m = result.manifest
+    for col in ["image_id", "path", "label", "split", "sha256", "width", "height"]:
+        assert col in m.columns
+    assert result.summary["classes"] == ["cat", "dog"]
+    assert set(m[m["class_name"] == "cat"]["label"]) == {0}
+    for split in ingest.SPLITS:
+        arr = np.load(out / f"{split}.npy")
+        rows = ingest.load_split(m, split)
+        assert arr.shape == (len(rows), 64, 64, 3) and arr.dtype == np.uint8
+        assert rows["split_index"].tolist() == list(range(len(rows)))
+    # array rows are the decoded files: check one against an independent decode
+    row = ingest.load_split(m, "train").iloc[0]
+    ref = images.square_resize(Image.open(row["path"]).convert("RGB"), 64)
+    np.testing.assert_array_equal(np.load(out / "train.npy")[0], ref)
+
+
+def test_duplicates_share_a_split(broken):
+    m = broken[3].manifest
+    dup = m[m["image_id"] == "Dog/204.jpg"].iloc[0]
+    orig = m[m["image_id"] == "Dog/0.jpg"].iloc[0]
+    assert dup["sha256"] == orig["sha256"] and dup["split"] == orig["split"]
+    assert dup["duplicate_of"] == "Dog/0.jpg"
+
+
+def test_split_is_deterministic_stratified_and_name_independent():
+    rng = np.random.default_rng(0)
+    sha = [f"{i:064x}" for i in rng.permutation(400)]
+    cls = ["cat"] * 200 + ["dog"] * 200
+    frac = {"train": 0.7, "val": 0.1, "test": 0.2}
+    a = ingest.assign_splits(sha, cls, frac, seed=5)
+    assert a == ingest.assign_splits(sha, cls, frac, seed=5)
+    # same files in another order -> same split per file
+    order = rng.permutation(400)
+    b = ingest.assign_splits([sha[i] for i in order], [cls[i] for i in order], frac, seed=5)
+    assert [a[i] for i in order] == b
+    assert a != ingest.assign_splits(sha, cls, frac, seed=6)
+    counts = pd.crosstab(pd.Series(cls), pd.Series(a))
+    assert counts.loc["cat"].to_dict() == {"test": 40, "train": 140, "val": 20}
+    assert counts.loc["dog"].to_dict() == {"test": 40, "train": 140, "val": 20}
+
+
+def test_duplicate_groups_never_straddle_splits():
+    sha = ["a", "a", "a", "b", "c", "c", "d", "e", "f", "g", "h", "i"] * 3
+    sha = [f"{s}{i // 12}" for i, s in enumerate(sha)]
+    sha = sha + sha[:10]  # more duplicates
+    cls = ["cat" if i % 2 else "dog" for i in range(len(sha))]
+    out = ingest.assign_splits(sha, cls, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
+    by_sha = {}
+    for s, split in zip(sha, out):
+        by_sha.setdefault(s, set()).add(split)
+    assert all(len(v) == 1 for v in by_sha.values())
+
+
+def test_limit_per_class_counts_usable_images(tmp_path, pets_mini):
+    root = tmp_path / "data"
+    broken_petimages(root, pets_mini, good_per_class=8)
+    result = ingest.ingest(
+        "kaggle_petimages", root, tmp_path / "out", classes=None, split={"train": 0.5, "val": 0.25, "test": 0.25},
+        seed=0, image_size=48, min_size=32, limit_per_class=7, threads=2, log_fn=lambda m: None,
+    )
+    # the broken cat files do not reduce the count
+    assert result.manifest["class_name"].value_counts().to_dict() == {"cat": 7, "dog": 7}
+
+
+def test_kaggle_competition_and_folder_layouts(tmp_path, pets_mini):
+    train = tmp_path / "comp" / "train"
+    train.mkdir(parents=True)
+    for i in range(6):
+        (train / f"cat.{i}.jpg").write_bytes((pets_mini / "Cat" / f"{i}.jpg").read_bytes())
+        (train / f"dog.{i}.jpg").write_bytes((pets_mini / "Dog" / f"{i}.jpg").read_bytes())
+    (train / "readme.txt").write_text("x")
+    found, classes, skipped = ingest.discover("kaggle_competition", tmp_path / "comp")
+    assert classes == ["cat", "dog"] and len(found) == 12 and len(skipped) == 1
+    assert found[0].image_id == "cat.0.jpg"
+    # natural order: cat.2 before cat.10
+    assert ingest.natural_key("cat.2.jpg") < ingest.natural_key("cat.10.jpg")
+    folder = tmp_path / "folder"
+    for cls in ("Tabby", "Beagle", "Siamese"):
+        (folder / cls).mkdir(parents=True)
+        for i in range(3):
+            (folder / cls / f"{i}.jpg").write_bytes((pets_mini / "Cat" / f"{i}.jpg").read_bytes())
+    found, classes, _ = ingest.discover("folder", folder)
+    assert classes == ["Beagle", "Siamese", "Tabby"]
+    found, classes, _ = ingest.discover("folder", folder, ["Tabby", "Beagle"])
+    assert classes == ["Tabby", "Beagle"] and len(found) == 6
+
+
+def test_oxford_offline_message_names_files(tmp_path):
+    with pytest.raises(ingest.DatasetError, match="images.tar.gz"):
+        ingest.discover("oxford_pets", tmp_path)
+
+
+def test_oxford_layout_from_local_files(tmp_path, pets_mini):
+    base = tmp_path / "oxford-iiit-pet"
+    (base / "images").mkdir(parents=True)
+    (base / "annotations").mkdir()
+    lines = []
+    for i in range(3):
+        (base / "images" / f"Bengal_{i}.jpg").write_bytes((pets_mini / "Cat" / f"{i}.jpg").read_bytes())
+        (base / "images" / f"beagle_{i}.jpg").write_bytes((pets_mini / "Dog" / f"{i}.jpg").read_bytes())
+        lines += [f"Bengal_{i} 6 1 2", f"beagle_{i} 11 2 3"]
+    (base / "annotations" / "trainval.txt").write_text("\n".join(lines[:4]) + "\n")
+    (base / "annotations" / "test.txt").write_text("#comment\n" + "\n".join(lines[4:]) + "\n")
+    found, classes, _ = ingest.discover("oxford_pets", tmp_path)
+    assert classes == ["cat", "dog"]
+    assert {c.class_name for c in found if "Bengal" in c.image_id} == {"cat"}
+    assert len(found) == 6
+
+
+def test_download_code_fetches_and_unpacks_a_local_archive(tmp_path, pets_mini):
+    import zipfile
+
+    archive = tmp_path / "kagglecatsanddogs.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for cls in ("Cat", "Dog"):
+            for i in range(4):
+                zf.write(pets_mini / cls / f"{i}.jpg", f"PetImages/{cls}/{i}.jpg")
+    dest = tmp_path / "data"
+    ingest.fetch_archive(archive.as_uri(), dest, log_fn=lambda m: None)
+    found, classes, _ = ingest.discover("kaggle_petimages", dest)
+    assert classes == ["cat", "dog"] and len(found) == 8
+    with pytest.raises(ingest.DatasetError, match="could not download"):
+        ingest.fetch_archive((tmp_path / "missing.zip").as_uri(), tmp_path / "x", log_fn=lambda m: None)
+
+
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        ("empty_class", "hold no image files"),
+        ("one_class", "only one class"),
+        ("no_classes", "no class subfolders"),
+    ],
+)
+def test_bad_folders_give_clear_errors(tmp_path, pets_mini, layout, message):
+    root = tmp_path / "d"
+    root.mkdir()
+    if layout in ("empty_class", "one_class"):
+        (root / "cat").mkdir()
+        for i in range(3):
+            (root / "cat" / f"{i}.jpg").write_bytes((pets_mini / "Cat" / f"{i}.jpg").read_bytes())
+    if layout == "empty_class":
+        (root / "dog").mkdir()
+    with pytest.raises(ingest.DatasetError, match=message):
+        ingest.discover("folder", root)
