@@ -32,28 +32,25 @@ class JobLog:
 
 
 def set_threads(n: int) -> None:
-    """Use ``n`` CPU threads in torch (intra-op) for this job."""
-    import torch
-
-    torch.set_num_threads(max(1, int(n)))
+    """Use ``n`` CPU threads in torch (intra-op) for this job, if the job uses torch."""
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(max(1, int(n)))
 
 
 def versions() -> dict[str, str]:
-    """Versions of the packages that shape the results."""
-    import numpy
-    import scipy
+    """Versions of the packages that shape the results (from their metadata, without importing)."""
+    from importlib import metadata
 
-    import blurfocus
-
-    # plain str (torch.__version__ is a str subclass that weights_only loading refuses)
-    out = {"python": platform.python_version(), "blurfocus": str(blurfocus.__version__),
-           "numpy": str(numpy.__version__), "scipy": str(scipy.__version__)}
-    for name in ("torch", "torchvision", "timm", "pandas", "pyarrow", "PIL"):
+    out = {"python": platform.python_version()}
+    for dist in ("blurfocus", "torch", "torchvision", "timm", "numpy", "scipy", "pandas", "pyarrow", "pillow", "snakemake"):
         try:
-            mod = __import__(name)
-            out[name if name != "PIL" else "pillow"] = str(getattr(mod, "__version__", "?"))
-        except ImportError:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
             pass
+    if "blurfocus" not in out:
+        import blurfocus
+
+        out["blurfocus"] = str(blurfocus.__version__)
     return out
 
 

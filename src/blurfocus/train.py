@@ -3,7 +3,8 @@
 The whole split lives in memory as a uint8 tensor (N, 3, H, W); each batch is converted to
 float [0, 1] on the fly. After every epoch a resume file (model, optimizer, RNG states, epoch,
 history, best weights) is written atomically; a rerun with the same settings continues after
-the last finished epoch and ends with the same weights as an uninterrupted run (on CPU).
+the last finished epoch and ends with the same weights as an uninterrupted run (on CPU). The
+best weights so far are kept in a companion file written only when validation improves.
 """
 
 from __future__ import annotations
@@ -82,6 +83,17 @@ def _atomic_save(obj: Any, path: Path) -> None:
     tmp.replace(path)
 
 
+def _best_path(resume: Path) -> Path:
+    return resume.with_name(resume.stem + ".best" + resume.suffix)
+
+
+def clear_resume(resume_path: str | Path) -> None:
+    """Delete the resume file and its best-weights companion (after a finished run)."""
+    resume = Path(resume_path)
+    resume.unlink(missing_ok=True)
+    _best_path(resume).unlink(missing_ok=True)
+
+
 def fine_tune(
     model: nn.Module,
     train_x: torch.Tensor,
@@ -129,12 +141,15 @@ def fine_tune(
             torch.set_rng_state(state["torch_rng"])
             result.history = list(state["history"])
             best = (state["best_acc"], state["best_loss"])
-            best_state = state["best_state"]
             result.best_epoch = state["best_epoch"]
+            best_file = _best_path(resume)
+            if best_file.is_file():
+                best_state = torch.load(best_file, map_location="cpu", weights_only=True)
             start_epoch = state["epoch"] + 1
             log_fn(f"resuming from {resume} after epoch {state['epoch']}")
-        elif state is not None:
-            log_fn(f"resume file {resume} is for other settings; starting from scratch")
+        else:
+            log_fn(f"resume file {resume} is for other settings or unreadable; starting from scratch")
+            clear_resume(resume)
 
     n = len(train_x)
     for epoch in range(start_epoch, s.epochs + 1):
@@ -177,6 +192,8 @@ def fine_tune(
             best = (val_acc, val_loss)
             best_state = copy.deepcopy(model.state_dict())
             result.best_epoch = epoch
+            if resume is not None and s.keep == "best":
+                _atomic_save(best_state, _best_path(resume))  # written only when it improves
         if resume is not None:
             _atomic_save(
                 {
@@ -189,7 +206,6 @@ def fine_tune(
                     "history": result.history,
                     "best_acc": best[0],
                     "best_loss": best[1],
-                    "best_state": best_state,
                     "best_epoch": result.best_epoch,
                 },
                 resume,

@@ -66,7 +66,7 @@ def main(sm, log):
                "history": result.history, "train_seconds": seconds}
     Path(sm.output.metrics).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     figures.training_curves({f"{wc.role}-s{seed}": result.history}, sm.output.curve)
-    resume.unlink(missing_ok=True)
+    train.clear_resume(resume)
     log(f"kept epoch {result.kept_epoch} ({settings.keep}), validation accuracy {result.val_accuracy:.4f}")
 
 
