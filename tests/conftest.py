@@ -22,3 +22,14 @@ def pets_mini() -> Path:
     if not (PETS_MINI / "Cat").is_dir():
         pytest.fail(f"the pets-mini test data is missing at {PETS_MINI} (set BLURFOCUS_PETS_MINI)")
     return PETS_MINI
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One complete run of presets/tiny.yaml (shared, read-only for tests)."""
+    from helpers import preset, snakemake
+
+    work = tmp_path_factory.mktemp("tiny")
+    cfg = preset("tiny", work / "tiny.yaml")
+    snakemake(work, "--cores", "2", configfile=cfg)
+    return work

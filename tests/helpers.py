@@ -64,3 +64,62 @@ def broken_petimages(root: Path, pets_mini: Path, good_per_class: int = 8) -> di
     shutil.copy(pets_mini / "Dog" / "0.jpg", dog / "204.jpg")  # exact duplicate of Dog/0.jpg
     expected["Dog/204.jpg"] = "used:RGB"
     return expected
+
+
+# ---------------------------------------------------------------- running the workflow
+
+import os
+import subprocess
+import sys
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = True,
+              timeout: int = 1200) -> subprocess.CompletedProcess:
+    """Run the repository's workflow in ``workdir`` (its results/ go there)."""
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    if configfile is not None:
+        cmd += ["--configfile", str(configfile)]
+    cmd += list(args)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+def preset(name: str, dest: Path, **overrides) -> Path:
+    """Copy presets/NAME.yaml to ``dest`` with top-level sections updated by ``overrides``."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "presets" / f"{name}.yaml").read_text())
+    for section, values in overrides.items():
+        if isinstance(values, dict):
+            cfg.setdefault(section, {}).update(values)
+        else:
+            cfg[section] = values
+    dest.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return dest
+
+
+def dry_run_jobs(workdir: Path, configfile: Path, *extra: str) -> dict[str, int]:
+    """{rule: count} of the jobs a dry run would execute."""
+    proc = snakemake(workdir, "-n", "--quiet", "rules", configfile=configfile, *extra)
+    jobs: dict[str, int] = {}
+    text = proc.stdout + proc.stderr
+    in_table = False
+    for line in text.splitlines():
+        parts = line.split()
+        if parts[:2] == ["job", "count"]:
+            in_table = True
+            continue
+        if in_table:
+            if not parts or parts[0].startswith("-"):
+                continue
+            if parts[0] == "total":
+                break
+            if len(parts) == 2 and parts[1].isdigit():
+                jobs[parts[0]] = int(parts[1])
+    return jobs

@@ -61,10 +61,13 @@ def test_manifest_columns_labels_and_arrays(broken):
         rows = ingest.load_split(m, split)
         assert arr.shape == (len(rows), 64, 64, 3) and arr.dtype == np.uint8
         assert rows["split_index"].tolist() == list(range(len(rows)))
-    # array rows are the decoded files: check one against an independent decode
+    # array rows are the decoded files: check one against an independent full-resolution decode
+    # (ingest decodes large JPEGs at a reduced DCT scale first, so values differ slightly)
     row = ingest.load_split(m, "train").iloc[0]
-    ref = images.square_resize(Image.open(row["path"]).convert("RGB"), 64)
-    np.testing.assert_array_equal(np.load(out / "train.npy")[0], ref)
+    ref = images.square_resize(Image.open(row["path"]).convert("RGB"), 64).astype(float)
+    got = np.load(out / "train.npy")[0].astype(float)
+    assert np.abs(got - ref).mean() < 3.0
+    assert np.corrcoef(got.ravel(), ref.ravel())[0, 1] > 0.98
 
 
 def test_duplicates_share_a_split(broken):

@@ -24,35 +24,28 @@ def test_alexnet_from_a_local_state_dict(tmp_path):
 
 
 def test_imagenet_route_reads_the_torch_hub_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    try:
-        cache = models.imagenet_cache_path("alexnet")
-        assert cache.name.startswith("alexnet-") and cache.suffix == ".pth"
-        cache.parent.mkdir(parents=True)
-        torch.manual_seed(3)
-        ref = torchvision.models.alexnet(weights=None)
-        torch.save(ref.state_dict(), cache)
-        model, _ = models.build_model("alexnet", "imagenet", 2)
-        torch.testing.assert_close(model.net.features[0].weight, ref.features[0].weight)
-    finally:
-        torch.hub.set_dir(None) if hasattr(torch.hub, "_hub_dir") else None
-        torch.hub._hub_dir = None
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+    cache = models.imagenet_cache_path("alexnet")
+    assert cache.name.startswith("alexnet-") and cache.suffix == ".pth"
+    cache.parent.mkdir(parents=True)
+    torch.manual_seed(3)
+    ref = torchvision.models.alexnet(weights=None)
+    torch.save(ref.state_dict(), cache)
+    model, _ = models.build_model("alexnet", "imagenet", 2)
+    torch.testing.assert_close(model.net.features[0].weight, ref.features[0].weight)
 
 
 def test_imagenet_offline_error_names_url_and_cache(tmp_path, monkeypatch):
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    try:
-        def offline(*a, **k):
-            raise urllib.error.URLError("no network")
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
 
-        monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
-        with pytest.raises(models.WeightsError) as err:
-            models.build_model("alexnet", "imagenet", 2)
-        text = str(err.value)
-        assert "download.pytorch.org" in text and str(tmp_path / "hub" / "checkpoints") in text
-    finally:
-        torch.hub._hub_dir = None
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(models.WeightsError) as err:
+        models.build_model("alexnet", "imagenet", 2)
+    text = str(err.value)
+    assert "download.pytorch.org" in text and str(tmp_path / "hub" / "checkpoints") in text
 
 
 def test_efficientnet_lite0_pretrained_classifies_chelsea_as_egyptian_cat():
@@ -66,7 +59,7 @@ def test_efficientnet_lite0_pretrained_classifies_chelsea_as_egyptian_cat():
     net.load_state_dict(sd)
     wrapped = models.Normalized(net, mean, std).eval()
     arr = images.square_resize(Image.fromarray(skimage.chelsea()), 224)
-    x = torch.from_numpy(arr).permute(2, 0, 1)[None].float() / 255
+    x = torch.from_numpy(np.array(arr)).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         top = wrapped(x).argmax(1).item()
     assert top == 285  # Egyptian cat

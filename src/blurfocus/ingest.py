@@ -131,6 +131,7 @@ def discover(
         raise DatasetError(f"dataset.path {str(path)!r} does not exist")
     skipped: list[tuple[str, str]] = []
     found: list[Candidate] = []
+    folder_classes: list[str] = []
     if source in ("folder", "synthetic", "kaggle_petimages"):
         root = _petimages_root(path) if source == "kaggle_petimages" else path
         folders = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: natural_key(d.name))
@@ -140,6 +141,7 @@ def discover(
             raise DatasetError(f"dataset.path {str(root)!r} holds no class subfolders (expected {root}/<class>/<images>)")
         for d in folders:
             name = d.name.lower() if source == "kaggle_petimages" else d.name
+            folder_classes.append(name)
             for f in _files_in(d):
                 rel = f.relative_to(root).as_posix()
                 if f.suffix.lower() in IMAGE_EXTENSIONS:
@@ -162,7 +164,7 @@ def discover(
     else:
         raise DatasetError(f"dataset.source {source!r} has no file discovery")
 
-    present = sorted({c.class_name for c in found}, key=natural_key)
+    present = sorted({c.class_name for c in found} | set(folder_classes), key=natural_key)
     if classes is None:
         classes = present
     else:

@@ -1,0 +1,110 @@
+"""End-to-end runs of the workflow on a tiny synthetic config and on real photos (pets-mini)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as pads
+import pytest
+from scipy import stats as sps
+
+from blurfocus import focus, saliency
+from helpers import preset, snakemake
+
+pytestmark = pytest.mark.e2e
+
+SALIENCY_COLUMNS = ["image_id", "label", "model", "variant", "pred", "prob", "map", "topk_rows", "topk_cols", "topk_values"]
+
+
+def check_saliency_dataset(results, models, variants, topk, size):
+    dataset = pads.dataset(str(results / "saliency"), format="parquet")
+    table = dataset.to_table()
+    for col in SALIENCY_COLUMNS:
+        assert col in table.column_names
+    assert str(table.schema.field("map").type) == "list<element: halffloat>"
+    df = table.select(["image_id", "model", "variant", "draw", "topk_rows", "topk_cols", "map_height"]).to_pandas()
+    assert set(df["model"]) == set(models) and set(df["variant"]) == set(variants)
+    assert (df["map_height"] == size).all()
+    assert df.groupby(["model", "variant", "draw"]).size().nunique() == 1  # same images everywhere
+    assert df["topk_rows"].map(len).eq(topk).all()
+    meta = json.loads(dataset.schema.metadata[b"blurfocus.smoothgrad"])
+    assert "before mean/std normalization" in meta["noise_space"] and meta["topk"] == topk
+    # the stored top-k is the top-k of the stored map (up to float16 rounding of ties)
+    maps = saliency.read_maps(table.slice(0, 3))
+    for i in range(3):
+        r, c = table.column("topk_rows")[i].as_py(), table.column("topk_cols")[i].as_py()
+        assert maps[i][r[0], c[0]] == pytest.approx(maps[i].max(), rel=2e-3)
+    return df
+
+
+def check_distances_and_ttests(results, df):
+    d = pd.read_parquet(results / "stats" / "distances.parquet")
+    assert list(d.columns) == ["comparison", "image_id", "rank", "distance"]
+    # recompute the distances from the saliency top-k columns
+    recomputed = focus.distance_table(df, focus.study_comparisons(["blur"], 0))
+    pd.testing.assert_frame_equal(d.reset_index(drop=True), recomputed.reset_index(drop=True))
+    # recompute the t-tests with scipy from distances.parquet
+    t = pd.read_csv(results / "stats" / "ttests.tsv", sep="\t")
+    assert list(t.columns) == ["test", "comparison", "rank", "n", "mean", "sd", "statistic", "p", "p_adj", "adjust_method", "alternative"]
+    one = t[t["test"] == "one_sample_t"]
+    assert set(one["comparison"]) == {"naive:clear-vs-blur", "expert:clear-vs-blur", "blur:naive-vs-expert", "clear:naive-vs-expert"}
+    for _, row in one.iterrows():
+        x = d[(d["comparison"] == row["comparison"]) & (d["rank"] == row["rank"])]["distance"].to_numpy()
+        ref = sps.ttest_1samp(x, 0.0)
+        if np.isnan(row["p"]):
+            assert np.all(x == x[0])
+        else:
+            assert row["statistic"] == pytest.approx(ref.statistic, rel=1e-5)
+            assert row["p"] == pytest.approx(ref.pvalue, rel=1e-5)
+    paired = t[t["test"] == "paired_t"]
+    assert set(paired["comparison"]) == {"blur:naive-vs-expert>naive:clear-vs-blur", "blur:naive-vs-expert>expert:clear-vs-blur"}
+    row = paired[(paired["comparison"] == "blur:naive-vs-expert>expert:clear-vs-blur") & (paired["rank"] == 1)].iloc[0]
+    a = d[(d["comparison"] == "blur:naive-vs-expert") & (d["rank"] == 1)].sort_values("image_id")["distance"].to_numpy()
+    b = d[(d["comparison"] == "expert:clear-vs-blur") & (d["rank"] == 1)].sort_values("image_id")["distance"].to_numpy()
+    ref = sps.ttest_rel(a, b, alternative="greater")
+    if not np.isnan(row["p"]):
+        assert row["p"] == pytest.approx(ref.pvalue, rel=1e-5)
+    return d, t
+
+
+def test_tiny_synthetic_end_to_end(tiny_run):
+    results = tiny_run / "results"
+    acc = pd.read_csv(results / "eval" / "accuracy.tsv", sep="\t")
+    assert list(acc.columns[:6]) == ["model", "role", "seed", "train_variant", "test_variant", "n"]
+    assert {"accuracy", "loss"} <= set(acc.columns)
+    assert set(zip(acc["model"], acc["test_variant"])) == {
+        ("naive-s0", "clear"), ("naive-s0", "blur"), ("expert-s0", "clear"), ("expert-s0", "blur")
+    }
+    assert set(acc[acc["model"] == "expert-s0"]["train_variant"]) == {"blur"}
+    manifest = pd.read_parquet(results / "data" / "manifest.parquet")
+    assert {"image_id", "path", "label", "split", "sha256", "width", "height"} <= set(manifest.columns)
+    assert (results / "data" / "rejected.tsv").exists()
+    df = check_saliency_dataset(results, ["naive-s0", "expert-s0"], ["clear", "blur"], topk=5, size=64)
+    check_distances_and_ttests(results, df)
+    for fig in ["accuracy.png", "training_curves.png", "contact_sheet.png", "focus/blur.png", "activations.png",
+                "pvalues.png", "distances.png"]:
+        assert (results / "figures" / fig).stat().st_size > 1000, fig
+    html = (results / "report.html").read_text()
+    for heading in ["Configuration", "Data", "Accuracy", "Where the models look", "original study"]:
+        assert heading in html
+    assert html.count("data:image/png;base64,") >= 7
+    assert "<img" in html and "src=\"http" not in html  # self-contained
+    ckpt = results / "models" / "naive-s0"
+    assert not (ckpt / "resume.pt").exists()  # resume state removed after a finished run
+    metrics = json.loads((ckpt / "metrics.json").read_text())
+    assert len(metrics["history"]) == 2 and metrics["kept"] == "best"
+
+
+def test_pets_mini_efficientnet_end_to_end(tmp_path, pets_mini):
+    cfg = preset("pets-mini", tmp_path / "pets.yaml", dataset={"path": str(pets_mini)})
+    snakemake(tmp_path, "--cores", "2", configfile=cfg)
+    results = tmp_path / "results"
+    acc = pd.read_csv(results / "eval" / "accuracy.tsv", sep="\t").set_index(["model", "test_variant"])
+    naive_clear = acc.loc[("naive-s0", "clear"), "accuracy"]
+    assert naive_clear >= 0.85, acc
+    df = check_saliency_dataset(results, ["naive-s0", "expert-s0"], ["clear", "blur"], topk=20, size=160)
+    assert df.groupby(["model", "variant"]).size().eq(12).all()  # limit_per_class 6, two classes
+    check_distances_and_ttests(results, df)
+    manifest = pd.read_parquet(results / "data" / "manifest.parquet")
+    assert set(manifest["class_name"]) == {"Cat", "Dog"} and len(manifest) == 240
+    assert (results / "report.html").exists()
