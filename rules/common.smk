@@ -139,25 +139,60 @@ def get_test_arrays(wildcards=None):
     return [variant_array(v, "test") for v in TEST_VARIANTS]
 
 
-def saliency_shards(models=None, variants=None, draws=(0,)):
-    models = models or models_all()
-    variants = variants or TEST_VARIANTS
-    return [
-        f"results/saliency/{m}/{v}/draw{d}/shard{i}.parquet"
-        for m in models
-        for v in variants
-        for d in draws
-        for i in range(SAL["shards"])
-    ]
-
-
 def primary_models():
     return [model_id(r, PRIMARY_SEED) for r in ROLES]
 
 
-def get_final_outputs():
+def saliency_sets():
+    """(model, variant, draw) of every map set: all draws for the primary models, draw 0 for
+    the seed replicates."""
+    sets = []
+    for m in models_all():
+        draws = range(SAL["draws"]) if m in primary_models() else [0]
+        sets += [(m, v, d) for v in TEST_VARIANTS for d in draws]
+    return sets
+
+
+def saliency_shards(models=None, variants=None, draws=None):
     return [
+        f"results/saliency/{m}/{v}/draw{d}/shard{i}.parquet"
+        for m, v, d in saliency_sets()
+        if (models is None or m in models)
+        and (variants is None or v in variants)
+        and (draws is None or d in draws)
+        for i in range(SAL["shards"])
+    ]
+
+
+def get_focus_metrics_input(wildcards):
+    inputs = {"shards": saliency_shards()}
+    if DATASET["source"] == "synthetic":
+        inputs["masks"] = "results/data/synthetic/masks.npz"
+        inputs["manifest"] = "results/data/manifest.parquet"
+    return inputs
+
+
+def get_claims_input(wildcards):
+    return {
+        "distances": "results/stats/distances.parquet",
+        "tests": "results/stats/tests.tsv",
+        "maps": "results/stats/map_metrics.parquet",
+        "pairs": "results/stats/pair_metrics.parquet",
+    }
+
+
+def get_sanity_outputs(wildcards=None):
+    if not config["sanity"]["enabled"]:
+        return {}
+    return {"sanity": "results/sanity/randomization.tsv", "sanity_figure": "results/figures/sanity.png"}
+
+
+def get_final_outputs():
+    outputs = [
         "results/eval/accuracy.tsv",
         "results/stats/ttests.tsv",
+        "results/stats/tests.tsv",
+        "results/stats/claims.tsv",
         "results/report.html",
     ]
+    return outputs

@@ -2,7 +2,7 @@ rule focus_figure:
     input:
         manifest="results/data/manifest.parquet",
         shards=lambda wc: saliency_shards(
-            models=primary_models(), variants=["clear", wc.variant]
+            models=primary_models(), variants=["clear", wc.variant], draws=[0]
         ),
         clear_images="results/data/clear/test.npy",
         blurred_images="results/blur/{variant}/test.npy",
@@ -82,3 +82,42 @@ rule test_figures:
         "../envs/analysis.yaml"
     script:
         "../workflow/scripts/test_figures.py"
+
+
+rule sanity_check:
+    input:
+        model=f"results/models/{model_id(config['sanity']['model'], PRIMARY_SEED)}/model.pt",
+        manifest="results/data/manifest.parquet",
+        images="results/data/clear/test.npy",
+    output:
+        table="results/sanity/randomization.tsv",
+        figure=report(
+            "results/figures/sanity.png",
+            caption="../workflow/report/sanity.rst",
+            category="Sanity check",
+        ),
+    params:
+        images=config["sanity"]["images"],
+        threshold=config["sanity"]["red_flag_spearman"],
+        n_samples=SAL["n_samples"],
+        sigma=SAL["sigma"],
+        sigma_range=SAL["sigma_range"],
+        target=SAL["target"],
+        mode=SAL["mode"],
+        reduce=SAL["reduce"],
+        seed=SAL["seed"],
+        batch_size=SAL["batch_size"],
+        device=config["device"],
+        dpi=config["figures"]["dpi"],
+        code=code_version("sanity", "saliency", "models", "figures", "data", "ingest"),
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    log:
+        "results/logs/sanity/randomization.log",
+    benchmark:
+        "results/benchmarks/sanity.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/sanity.py"

@@ -1,5 +1,6 @@
 rule report:
     input:
+        unpack(get_sanity_outputs),
         summary="results/data/ingest.json",
         rejected="results/data/rejected.tsv",
         contact_sheet="results/figures/contact_sheet.png",
@@ -13,6 +14,13 @@ rule report:
         distances="results/stats/distances.parquet",
         pvalues="results/figures/pvalues.png",
         distance_figure="results/figures/distances.png",
+        tests="results/stats/tests.tsv",
+        claims="results/stats/claims.tsv",
+        known="results/stats/known_answer.tsv",
+        known_figure="results/figures/known_answer.png",
+        null_figure="results/figures/nulls.png",
+        spread_figure="results/figures/spread.png",
+        pairs="results/stats/pair_metrics.parquet",
     output:
         report(
             "results/report.html",
@@ -22,7 +30,7 @@ rule report:
     params:
         config=as_json(config),
         variants=as_json(TEST_BLURS),
-        code=code_version("report"),
+        code=code_version("report", "sanity"),
     log:
         "results/logs/report.log",
     conda:

@@ -1,11 +1,12 @@
 rule distances:
     input:
-        saliency_shards(models=primary_models()),
+        saliency_shards(),
     output:
         "results/stats/distances.parquet",
     params:
         test_blurs=as_json(TEST_BLURS),
-        seed=PRIMARY_SEED,
+        seeds=as_json(SEEDS),
+        draws=SAL["draws"],
         code=code_version("focus", "saliency"),
     log:
         "results/logs/stats/distances.log",
@@ -34,3 +35,98 @@ rule ttests:
         "../envs/analysis.yaml"
     script:
         "../workflow/scripts/ttests.py"
+
+
+rule null_tests:
+    input:
+        distances="results/stats/distances.parquet",
+        ttests="results/stats/ttests.tsv",
+    output:
+        report(
+            "results/stats/tests.tsv",
+            caption="../workflow/report/tests.rst",
+            category="Tests",
+        ),
+    params:
+        test_blurs=as_json(TEST_BLURS),
+        seeds=as_json(SEEDS),
+        draws=SAL["draws"],
+        resamples=config["stats"]["resamples"],
+        seed=config["stats"]["seed"],
+        code=code_version("robust", "analysis", "focus", "stats", "metrics", "saliency"),
+    threads: 1
+    log:
+        "results/logs/stats/null_tests.log",
+    benchmark:
+        "results/benchmarks/null_tests.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow/scripts/null_tests.py"
+
+
+rule focus_metrics:
+    input:
+        unpack(get_focus_metrics_input),
+    output:
+        maps="results/stats/map_metrics.parquet",
+        pairs="results/stats/pair_metrics.parquet",
+    params:
+        test_blurs=as_json(TEST_BLURS),
+        seeds=as_json(SEEDS),
+        draws=SAL["draws"],
+        sets=as_json(saliency_sets()),
+        code=code_version("analysis", "metrics", "focus", "saliency", "synthetic"),
+    threads: 1
+    log:
+        "results/logs/stats/focus_metrics.log",
+    benchmark:
+        "results/benchmarks/focus_metrics.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow/scripts/focus_metrics.py"
+
+
+rule claims:
+    input:
+        unpack(get_claims_input),
+    output:
+        claims=report(
+            "results/stats/claims.tsv",
+            caption="../workflow/report/claims.rst",
+            category="Tests",
+        ),
+        known="results/stats/known_answer.tsv",
+        null_figure=report(
+            "results/figures/nulls.png",
+            caption="../workflow/report/nulls.rst",
+            category="Tests",
+        ),
+        known_figure=report(
+            "results/figures/known_answer.png",
+            caption="../workflow/report/known_answer.rst",
+            category="Saliency",
+            subcategory="Known answer",
+        ),
+        spread_figure=report(
+            "results/figures/spread.png",
+            caption="../workflow/report/spread.rst",
+            category="Saliency",
+            subcategory="Focus metrics",
+        ),
+    params:
+        test_blurs=as_json(TEST_BLURS),
+        seed=PRIMARY_SEED,
+        alpha=config["stats"]["alpha"],
+        resamples=config["stats"]["resamples"],
+        stats_seed=config["stats"]["seed"],
+        synthetic=DATASET["source"] == "synthetic",
+        dpi=config["figures"]["dpi"],
+        code=code_version("analysis", "robust", "stats", "figures"),
+    log:
+        "results/logs/stats/claims.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow/scripts/claims.py"

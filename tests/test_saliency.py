@@ -79,6 +79,11 @@ def test_draws_and_seeds_give_independent_noise():
     assert not torch.allclose(a, saliency.image_noise("x", (3, 4, 4), 5, seed=0, draw=1))
     assert not torch.allclose(a, saliency.image_noise("x", (3, 4, 4), 5, seed=1, draw=0))
     assert not torch.allclose(a, saliency.image_noise("y", (3, 4, 4), 5, seed=0, draw=0))
+    # every (model, variant) stream has its own noise
+    b = saliency.image_noise("x", (3, 4, 4), 5, seed=0, draw=0, stream=("naive-s0", "clear"))
+    assert not torch.allclose(a, b)
+    assert not torch.allclose(b, saliency.image_noise("x", (3, 4, 4), 5, seed=0, draw=0, stream=("naive-s0", "blur")))
+    assert not torch.allclose(b, saliency.image_noise("x", (3, 4, 4), 5, seed=0, draw=0, stream=("expert-s0", "clear")))
 
 
 def test_parameters_get_no_gradient():

@@ -187,3 +187,100 @@ def distance_figure(distances: pd.DataFrame, path: str, dpi: int = 110) -> None:
     ax_h.set(xlabel="mean distance over ranks (pixels)", ylabel="images", title="per-image mean distance")
     ax_h.legend(fontsize=7)
     _save(fig, path, dpi)
+
+
+def sanity_figure(summary: pd.DataFrame, example_maps: Mapping[str, np.ndarray], path: str,
+                  percentile: float = 99.0, dpi: int = 110) -> None:
+    """Cascading randomization: similarity to the trained maps per step, and one image's maps."""
+    steps = list(example_maps)
+    fig = plt.figure(figsize=(max(8.0, 1.3 * len(steps)), 6.2))
+    ax = fig.add_subplot(2, 1, 1)
+    x = np.arange(len(summary))
+    for col, label, colour in (("spearman", "Spearman (|map|)", "C0"), ("ssim", "SSIM", "C1")):
+        mean, sd = summary[f"{col}_mean"].to_numpy(), summary[f"{col}_sd"].fillna(0).to_numpy()
+        ax.plot(x, mean, "-o", color=colour, label=label, ms=4)
+        ax.fill_between(x, mean - sd, mean + sd, color=colour, alpha=0.15)
+    ax.set_xticks(x, summary["layer"], rotation=30, ha="right", fontsize=8)
+    ax.set(ylabel="similarity to trained maps", ylim=(-0.2, 1.05),
+           title="cascading randomization (layers re-initialized from the top, cumulatively)")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.legend(fontsize=8)
+    for i, step in enumerate(steps):
+        a = fig.add_subplot(2, len(steps), len(steps) + i + 1)
+        a.imshow(clip_map(np.abs(example_maps[step]), percentile), cmap="gray", interpolation="nearest")
+        a.set_title(step, fontsize=7)
+        a.set_xticks([])
+        a.set_yticks([])
+    _save(fig, path, dpi)
+
+
+def _placeholder(path: str, text: str, dpi: int) -> None:
+    fig, ax = plt.subplots(figsize=(6, 1.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=10)
+    _save(fig, path, dpi)
+
+
+def null_figure(tests: pd.DataFrame, distances: pd.DataFrame, path: str, alpha: float = 0.05, dpi: int = 110) -> None:
+    """Per (comparison, null) pair: median distance per rank of both, and the calibrated p."""
+    pairs = tests[(tests["family"] == "null-calibrated") & (tests["test"] == "wilcoxon")][["comparison", "null", "known_null"]]
+    pairs = pairs.drop_duplicates().reset_index(drop=True)
+    if pairs.empty:
+        _placeholder(path, "no null comparisons (needs saliency.draws >= 2 or several training seeds)", dpi)
+        return
+    ncol = min(4, len(pairs))
+    nrow = -(-len(pairs) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 2.6 * nrow), squeeze=False, sharey=True)
+    med = distances.groupby(["comparison", "rank"])["distance"].median()
+    for ax, pr in zip(axes.ravel(), pairs.itertuples()):
+        a, b = med.loc[pr.comparison], med.loc[pr.null]
+        ax.plot(a.index, a.to_numpy(), "-o", ms=2, color="C3" if not pr.known_null else "C2", label="comparison")
+        ax.plot(b.index, b.to_numpy(), "--", color="0.4", label="null")
+        row = tests[(tests["comparison"] == pr.comparison) & (tests["null"] == pr.null) & (tests["test"] == "wilcoxon")
+                    & (tests["rank"].astype(str) == "mean")]
+        p = float(row["p_holm"].iloc[0]) if len(row) else float("nan")
+        tag = "known null: " if pr.known_null else ""
+        ax.set_title(f"{tag}{pr.comparison}\nvs {pr.null}\np_holm(mean) = {p:.2g}" + (" *" if p < alpha else ""), fontsize=6.5)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(pairs):]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=6)
+    fig.supxlabel("focus rank", fontsize=8)
+    fig.supylabel("median distance (px)", fontsize=8)
+    _save(fig, path, dpi)
+
+
+def spread_figure(maps: pd.DataFrame, path: str, dpi: int = 110) -> None:
+    """Normalized entropy and Gini of the maps (draw 0) per model and variant."""
+    m = maps[maps["draw"] == 0]
+    groups = list(m.groupby(["model", "variant"], sort=True))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    labels = [f"{a}\n{b}" for (a, b), _ in groups]
+    for ax, col, title in ((axes[0], "normalized_entropy", "normalized entropy (1 = uniform)"),
+                           (axes[1], "gini", "Gini coefficient (0 = uniform)")):
+        ax.boxplot([g[col].dropna().to_numpy() for _, g in groups], showfliers=False)
+        ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=7)
+        ax.set_title(title, fontsize=9)
+    _save(fig, path, dpi)
+
+
+def known_answer_figure(known: pd.DataFrame, path: str, dpi: int = 110) -> None:
+    """Mean fraction of top-k pixels in the texture and shape cues, naive vs expert, per variant."""
+    k = known[known["measure"].isin(["texture_topk", "shape_topk"])] if len(known) else known
+    if len(k) == 0:
+        _placeholder(path, "no ground-truth masks for this data set (known-answer scoring needs the synthetic source)", dpi)
+        return
+    variants = list(dict.fromkeys(k["variant"]))
+    fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants), 3.4), squeeze=False, sharey=True)
+    for ax, v in zip(axes[0], variants):
+        g = k[k["variant"] == v].set_index("measure")
+        x = np.arange(2)
+        for j, (model, col, colour) in enumerate((("naive", "naive_mean", "C0"), ("expert", "expert_mean", "C1"))):
+            ax.bar(x + (j - 0.5) * 0.38, [g.loc["texture_topk", col], g.loc["shape_topk", col]], width=0.38,
+                   color=colour, label=model)
+        ax.set_xticks(x, ["texture cue", "shape cue"])
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{v} test images", fontsize=9)
+    axes[0, 0].set_ylabel("fraction of top-k pixels in the cue")
+    axes[0, 0].legend(fontsize=8)
+    _save(fig, path, dpi)

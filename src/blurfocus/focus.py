@@ -4,9 +4,24 @@ The focus of a map is its top-k pixels, ranked (``saliency.topk_pixels``). For t
 same image, the distance at rank r is the Euclidean distance, in pixels of the model input,
 between their r-th focus pixels.
 
-A *condition* is (model, variant, draw): e.g. ``("naive", "clear", 0)``. Model names in the
-saliency tables are ``<role>-s<seed>`` (``naive-s0``); comparisons name roles only for the
-primary seed (``naive:clear-vs-blur``).
+A *condition* is (model, variant, draw): e.g. ``("naive-s0", "clear", 0)``. Model names in the
+saliency tables are ``<role>-s<seed>`` (``naive-s0``); the study's comparisons name roles only,
+for the primary (first) seed (``naive:clear-vs-blur``).
+
+Null comparisons (issue "statistics that can say no") measure how far the focus moves when
+nothing of interest changes:
+
+- SmoothGrad noise floor ``<role>:<variant>:draw0-vs-draw1``: the same model and image, two
+  independent noise draws.
+- Training-seed replicates ``<variant>:<role>-s<a>-vs-<role>-s<b>``: two models trained in the
+  same condition with different seeds.
+
+:func:`null_pairs` says which null each comparison is tested against. Every pairing shares
+one map between the comparison and its null (e.g. ``naive:clear-vs-blur`` = d(clear₀, blur₀)
+vs ``naive:blur:draw0-vs-draw1`` = d(blur₀, blur₁)), so that under the null hypothesis the
+two distances of an image are exchangeable and a paired sign-flip test is exact. This needs
+every map to carry its own SmoothGrad noise, which the saliency rule ensures by seeding the
+noise with (model, variant, draw, image).
 """
 
 from __future__ import annotations
@@ -30,7 +45,18 @@ class Comparison:
     name: str
     a: Condition
     b: Condition
-    kind: str = "study"  # study | noise_floor | seed_null
+    kind: str = "study"  # study | noise_floor | seed_replicate
+
+
+@dataclass(frozen=True)
+class NullPair:
+    """``comparison`` is tested against ``null``; ``known_null`` marks pairs where the
+    comparison itself has no effect by construction (calibration checks)."""
+
+    comparison: str
+    null: str
+    question: str
+    known_null: bool = False
 
 
 def model_name(role: str, seed: int) -> str:
@@ -49,6 +75,67 @@ def study_comparisons(test_variants: Sequence[str], seed: int) -> list[Compariso
         ]
     out.append(Comparison("clear:naive-vs-expert", Condition(naive, "clear"), Condition(expert, "clear")))
     return out
+
+
+def noise_name(role: str, variant: str, a: int, b: int) -> str:
+    return f"{role}:{variant}:draw{a}-vs-draw{b}"
+
+
+def seed_name(variant: str, role: str, s1: int, s2: int) -> str:
+    return f"{variant}:{role}-s{s1}-vs-{role}-s{s2}"
+
+
+def null_comparisons(variants: Sequence[str], seeds: Sequence[int], draws: int) -> list[Comparison]:
+    """Noise-floor comparisons of the primary models (draw i vs i+1, for ``draws`` draws) and
+    seed-replicate comparisons (consecutive seeds), on every variant."""
+    out = []
+    primary = seeds[0]
+    for v in variants:
+        for role in ("naive", "expert"):
+            m = model_name(role, primary)
+            for d in range(draws - 1):
+                out.append(Comparison(noise_name(role, v, d, d + 1), Condition(m, v, d), Condition(m, v, d + 1), "noise_floor"))
+            for s1, s2 in zip(seeds[:-1], seeds[1:]):
+                out.append(Comparison(seed_name(v, role, s1, s2), Condition(model_name(role, s1), v), Condition(model_name(role, s2), v), "seed_replicate"))
+    return out
+
+
+def null_pairs(test_blurs: Sequence[str], seeds: Sequence[int], draws: int) -> list[NullPair]:
+    """Which null each comparison is tested against (see the module docstring)."""
+    pairs: list[NullPair] = []
+    s0 = seeds[0]
+    variants = ["clear", *test_blurs]
+    if draws >= 2:
+        for b in test_blurs:
+            for role in ("naive", "expert"):
+                pairs.append(NullPair(
+                    f"{role}:clear-vs-{b}", noise_name(role, b, 0, 1),
+                    f"does blur move the {role} model's focus more than SmoothGrad noise does?"))
+    if len(seeds) >= 2:
+        for v in variants:
+            for role in ("naive", "expert"):
+                pairs.append(NullPair(
+                    f"{v}:naive-vs-expert", seed_name(v, role, s0, seeds[1]),
+                    f"do naive and expert look at different places on {v} images, more than two "
+                    f"{role} models trained with different seeds do?"))
+    if draws >= 3:
+        for v in variants:
+            for role in ("naive", "expert"):
+                pairs.append(NullPair(
+                    noise_name(role, v, 0, 1), noise_name(role, v, 1, 2),
+                    f"known null: two SmoothGrad draws of the {role} model on {v} images", known_null=True))
+    for v in variants:
+        for role in ("naive", "expert"):
+            if len(seeds) >= 3:
+                pairs.append(NullPair(
+                    seed_name(v, role, s0, seeds[1]), seed_name(v, role, seeds[1], seeds[2]),
+                    f"known null: two {role} replicates on {v} images", known_null=True))
+            elif len(seeds) == 2 and draws >= 2:
+                pairs.append(NullPair(
+                    seed_name(v, role, s0, seeds[1]), noise_name(role, v, 0, 1),
+                    f"does the training seed move the {role} model's focus on {v} images more "
+                    "than SmoothGrad noise does?"))
+    return pairs
 
 
 def rank_distances(rows_a, cols_a, rows_b, cols_b) -> np.ndarray:

@@ -101,7 +101,7 @@ def study_ttests(
         for b, pa in zip(block, padj):
             rows.append(b + [pa, adjust, alternative])
 
-    for comparison in sorted(distances["comparison"].unique(), key=_comparison_order):
+    for comparison in dict.fromkeys(distances["comparison"]):  # the order of the distances table
         add("one_sample_t", comparison, matrix(distances, comparison), "two-sided")
     for b in test_variants:
         model = matrix(distances, f"{b}:naive-vs-expert")
@@ -112,13 +112,3 @@ def study_ttests(
             # paired t-test of model vs blur distance == one-sample test of the differences
             add("paired_t", f"{b}:naive-vs-expert>{role}:clear-vs-{b}", diff, "greater")
     return pd.DataFrame(rows, columns=TTEST_COLUMNS)
-
-
-def _comparison_order(name: str) -> tuple[int, str]:
-    if name.startswith("naive:"):
-        return 0, name
-    if name.startswith("expert:"):
-        return 1, name
-    if name.startswith("clear:"):
-        return 3, name
-    return 2, name

@@ -12,7 +12,10 @@ def main(sm, log):
     maps = ds.dataset(list(sm.input), format="parquet").to_table(
         columns=["image_id", "model", "variant", "draw", "topk_rows", "topk_cols"]
     ).to_pandas()
-    comparisons = focus.study_comparisons(json.loads(sm.params.test_blurs), sm.params.seed)
+    blurs, seeds = json.loads(sm.params.test_blurs), json.loads(sm.params.seeds)
+    comparisons = focus.study_comparisons(blurs, seeds[0]) + focus.null_comparisons(
+        ["clear", *blurs], seeds, sm.params.draws
+    )
     table = focus.distance_table(maps, comparisons)
     table.to_parquet(sm.output[0], index=False)
     summary = table.groupby("comparison")["distance"].agg(["count", "mean", "median"])

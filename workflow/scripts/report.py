@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from blurfocus import report, runtime
+from blurfocus import report, runtime, sanity
 from blurfocus.runtime import run_job
 
 
@@ -22,7 +22,17 @@ def main(sm, log):
                              config["figures"]["clip_percentile"]),
         report.ttest_section(pd.read_csv(i.ttests, sep="\t"), pd.read_parquet(i.distances),
                              config["stats"]["alpha"], i.pvalues, i.distance_figure),
+        report.claims_section(pd.read_csv(i.claims, sep="\t"),
+                              pd.read_csv(i.tests, sep="\t", dtype={"rank": str, "null": str}),
+                              config["stats"]["alpha"], i.null_figure),
+        report.known_answer_section(pd.read_csv(i.known, sep="\t"), i.known_figure),
+        report.metrics_section(pd.read_parquet(i.pairs), i.spread_figure),
     ]
+    if "sanity" in i.keys():
+        summary = sanity.summarize(pd.read_csv(i.sanity, sep="\t"))
+        flag, sentence = sanity.verdict(summary, config["sanity"]["red_flag_spearman"])
+        sections.append(report.sanity_section(summary, sentence, i.sanity_figure))
+    sections = [s for s in sections if s is not None]
     html = report.render(config["report"]["title"], sections, report.provenance_footer(runtime.versions(), device))
     Path(sm.output[0]).write_text(html)
     log(f"report written ({len(html) // 1024} KiB)")

@@ -29,7 +29,7 @@ def main(sm, log):
             chunk = rows.iloc[start : start + group]
             x = data.to_unit_float(data.to_tensor_nchw(images[chunk["split_index"].to_numpy()]))
             out = saliency.saliency_maps(model, x, chunk["image_id"].tolist(), chunk["label"].tolist(),
-                                         settings, draw=draw, device=device)
+                                         settings, draw=draw, stream=(model_name, wc.variant), device=device)
             yield {**out, "image_id": chunk["image_id"].tolist(), "label": chunk["label"].to_numpy(),
                    "class_name": chunk["class_name"].tolist(), "model": model_name,
                    "variant": wc.variant, "draw": draw}

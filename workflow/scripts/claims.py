@@ -1,0 +1,31 @@
+"""Verdicts on the original study's claims, known-answer scores, and their figures."""
+
+import json
+
+import pandas as pd
+
+from blurfocus import analysis, figures
+from blurfocus.runtime import run_job
+
+
+def main(sm, log):
+    p = sm.params
+    distances = pd.read_parquet(sm.input.distances)
+    tests = pd.read_csv(sm.input.tests, sep="\t", dtype={"rank": str, "null": str})
+    maps = pd.read_parquet(sm.input.maps)
+    blurs = json.loads(p.test_blurs)
+    claims = analysis.claims_table(distances, tests, maps, blurs, p.seed, p.alpha, p.resamples, p.stats_seed)
+    claims.to_csv(sm.output.claims, sep="\t", index=False, float_format="%.6g")
+    for r in claims.itertuples():
+        log(f"{r.claim}: {r.verdict} (estimate {r.estimate:.3g}, p_original {r.p_original:.3g}, p_calibrated {r.p_calibrated:.3g})")
+    if p.synthetic and "shape_topk" in maps.columns:
+        known = analysis.known_answer_table(maps, p.seed, p.alpha, p.resamples, p.stats_seed)
+    else:
+        known = pd.DataFrame(columns=["variant", "measure", "naive_mean", "expert_mean", "n"])
+    known.to_csv(sm.output.known, sep="\t", index=False, float_format="%.6g")
+    figures.known_answer_figure(known, sm.output.known_figure, dpi=p.dpi)
+    figures.null_figure(tests, distances, sm.output.null_figure, alpha=p.alpha, dpi=p.dpi)
+    figures.spread_figure(maps, sm.output.spread_figure, dpi=p.dpi)
+
+
+run_job(snakemake, main)  # noqa: F821
