@@ -1,7 +1,6 @@
 """blurfocus: where does an image classifier look, and how does fine-tuning on blurred images
 move its focus? Run `snakemake --cores 8 --resources gpu=1` (see README.md)."""
 
-
 import os
 
 from snakemake.utils import min_version
@@ -14,6 +13,17 @@ configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    role="naive|expert",
+    seed=r"\d+",
+    variant=r"[A-Za-z][A-Za-z0-9_]*",
+    split="train|val|test",
+    shard=r"\d+",
+    draw=r"\d+",
+
+
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/saliency.smk"
@@ -28,10 +38,11 @@ localrules:
     distances,
     ttests,
     test_figures,
+    claims,
     report,
 
 
 rule all:
+    default_target: True
     input:
         get_final_outputs(),
-    default_target: True

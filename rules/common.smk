@@ -11,18 +11,18 @@ from snakemake.exceptions import WorkflowError
 # conda environments), whether or not the package is pip-installed.
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (SRC, os.environ.get("PYTHONPATH", "")) if p
-)
+from blurfocus.runtime import export_source_path  # noqa: E402
 
+export_source_path(SRC)  # PYTHONPATH for the jobs' scripts
 from blurfocus.config import ConfigError, validate_config  # noqa: E402
-
 
 # ---------------------------------------------------------------- config validation
 try:
     _validated = validate_config(config)
 except ConfigError as exc:
-    raise WorkflowError(f"{exc}\n(see config.yaml and src/blurfocus/schemas/config.schema.yaml)")
+    raise WorkflowError(
+        f"{exc}\n(see config.yaml and src/blurfocus/schemas/config.schema.yaml)"
+    )
 config.clear()
 config.update(_validated)
 
@@ -58,25 +58,16 @@ def _uses_gpu():
         return True
     if device == "cpu":
         return False
-    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+    return shutil.which("nvidia-smi") is not None
 
 
 # heavy rules declare gpu=1 only when the jobs will run on a GPU
 GPU = 1 if _uses_gpu() else 0
 
 
-wildcard_constraints:
-    role="naive|expert",
-    seed=r"\d+",
-    variant=r"[A-Za-z][A-Za-z0-9_]*",
-    split="train|val|test",
-    shard=r"\d+",
-    draw=r"\d+",
-
-
 # ---------------------------------------------------------------- helpers
 def code_version(*modules):
-    """Hash of the library modules a rule runs: editing one reruns the rule (params trigger)."""
+    """Hash of the library modules behind a job; editing one reruns its jobs (params trigger)."""
     h = hashlib.sha256()
     for name in sorted(set(modules) | {"__init__", "seeding"}):
         h.update(name.encode())
@@ -184,7 +175,10 @@ def get_claims_input(wildcards):
 def get_sanity_outputs(wildcards=None):
     if not config["sanity"]["enabled"]:
         return {}
-    return {"sanity": "results/sanity/randomization.tsv", "sanity_figure": "results/figures/sanity.png"}
+    return {
+        "sanity": "results/sanity/randomization.tsv",
+        "sanity_figure": "results/figures/sanity.png",
+    }
 
 
 def get_final_outputs():

@@ -2,6 +2,10 @@ rule synthetic_data:
     output:
         images=directory("results/data/synthetic/images"),
         masks="results/data/synthetic/masks.npz",
+    log:
+        "results/logs/data/synthetic.log",
+    conda:
+        "../envs/torch.yaml"
     params:
         n_per_class=DATASET["synthetic"]["n_per_class"],
         size=DATASET["synthetic"]["size"] or DATASET["image_size"],
@@ -14,10 +18,6 @@ rule synthetic_data:
         background_noise=DATASET["synthetic"]["background_noise"],
         seed=DATASET["synthetic"]["seed"],
         code=code_version("synthetic"),
-    log:
-        "results/logs/data/synthetic.log",
-    conda:
-        "../envs/torch.yaml"
     script:
         "../workflow/scripts/synthetic.py"
 
@@ -30,6 +30,13 @@ rule ingest:
         rejected="results/data/rejected.tsv",
         summary="results/data/ingest.json",
         arrays=expand("results/data/clear/{split}.npy", split=SPLITS),
+    log:
+        "results/logs/data/ingest.log",
+    benchmark:
+        "results/benchmarks/ingest.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: THREADS
     params:
         source=DATASET["source"],
         path=get_dataset_path(),
@@ -41,13 +48,6 @@ rule ingest:
         min_size=DATASET["min_size"],
         limit_per_class=DATASET["limit_per_class"] or 0,
         code=code_version("ingest", "images"),
-    threads: THREADS
-    log:
-        "results/logs/data/ingest.log",
-    benchmark:
-        "results/benchmarks/ingest.tsv"
-    conda:
-        "../envs/torch.yaml"
     script:
         "../workflow/scripts/ingest.py"
 
@@ -58,15 +58,15 @@ rule blur_copies:
         images="results/data/clear/{split}.npy",
     output:
         "results/blur/{variant}/{split}.npy",
-    params:
-        spec=get_blur_spec,
-        seed=BLUR["seed"],
-        code=code_version("blur", "data", "ingest"),
-    threads: THREADS
     log:
         "results/logs/blur/{variant}/{split}.log",
     conda:
         "../envs/torch.yaml"
+    threads: THREADS
+    params:
+        spec=get_blur_spec,
+        seed=BLUR["seed"],
+        code=code_version("blur", "data", "ingest"),
     script:
         "../workflow/scripts/blur_copies.py"
 
@@ -81,14 +81,14 @@ rule contact_sheet:
             caption="../workflow/report/contact_sheet.rst",
             category="Data",
         ),
+    log:
+        "results/logs/figures/contact_sheet.log",
+    conda:
+        "../envs/analysis.yaml"
     params:
         variants=as_json(TEST_VARIANTS),
         per_class=config["figures"]["images_per_class"],
         dpi=config["figures"]["dpi"],
         code=code_version("figures"),
-    log:
-        "results/logs/figures/contact_sheet.log",
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../workflow/scripts/contact_sheet.py"

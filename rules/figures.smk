@@ -13,6 +13,10 @@ rule focus_figure:
             category="Saliency",
             subcategory="Focus (Figure 3)",
         ),
+    log:
+        "results/logs/figures/focus/{variant}.log",
+    conda:
+        "../envs/analysis.yaml"
     params:
         per_class=config["figures"]["images_per_class"],
         percentile=config["figures"]["clip_percentile"],
@@ -20,10 +24,6 @@ rule focus_figure:
         models=as_json(primary_models()),
         dpi=config["figures"]["dpi"],
         code=code_version("figures", "saliency"),
-    log:
-        "results/logs/figures/focus/{variant}.log",
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../workflow/scripts/focus_figure.py"
 
@@ -40,6 +40,10 @@ rule activation_figure:
             category="Saliency",
             subcategory="Activations",
         ),
+    log:
+        "results/logs/figures/activations.log",
+    conda:
+        "../envs/torch.yaml"
     params:
         arch=config["model"]["arch"],
         weights=config["model"]["weights"],
@@ -49,10 +53,6 @@ rule activation_figure:
         variant=TRAIN_BLUR,
         dpi=config["figures"]["dpi"],
         code=code_version("activations", "figures", "models"),
-    log:
-        "results/logs/figures/activations.log",
-    conda:
-        "../envs/torch.yaml"
     script:
         "../workflow/scripts/activation_figure.py"
 
@@ -72,14 +72,14 @@ rule test_figures:
             caption="../workflow/report/distances.rst",
             category="Tests",
         ),
-    params:
-        alpha=config["stats"]["alpha"],
-        dpi=config["figures"]["dpi"],
-        code=code_version("figures"),
     log:
         "results/logs/figures/test_figures.log",
     conda:
         "../envs/analysis.yaml"
+    params:
+        alpha=config["stats"]["alpha"],
+        dpi=config["figures"]["dpi"],
+        code=code_version("figures"),
     script:
         "../workflow/scripts/test_figures.py"
 
@@ -96,6 +96,15 @@ rule sanity_check:
             caption="../workflow/report/sanity.rst",
             category="Sanity check",
         ),
+    log:
+        "results/logs/sanity/randomization.log",
+    benchmark:
+        "results/benchmarks/sanity.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
     params:
         images=config["sanity"]["images"],
         threshold=config["sanity"]["red_flag_spearman"],
@@ -110,14 +119,5 @@ rule sanity_check:
         device=config["device"],
         dpi=config["figures"]["dpi"],
         code=code_version("sanity", "saliency", "models", "figures", "data", "ingest"),
-    threads: THREADS
-    resources:
-        gpu=GPU,
-    log:
-        "results/logs/sanity/randomization.log",
-    benchmark:
-        "results/benchmarks/sanity.tsv"
-    conda:
-        "../envs/torch.yaml"
     script:
         "../workflow/scripts/sanity.py"

@@ -27,13 +27,13 @@ rule report:
             caption="../workflow/report/report.rst",
             category="Report",
         ),
-    params:
-        config=as_json(config),
-        variants=as_json(TEST_BLURS),
-        code=code_version("report", "sanity"),
     log:
         "results/logs/report.log",
     conda:
         "../envs/analysis.yaml"
+    params:
+        config=as_json(config),
+        variants=as_json(TEST_BLURS),
+        code=code_version("report", "sanity"),
     script:
         "../workflow/scripts/report.py"

@@ -5,6 +5,15 @@ rule saliency:
         images=lambda wc: variant_array(wc.variant, "test"),
     output:
         "results/saliency/{role}-s{seed}/{variant}/draw{draw}/shard{shard}.parquet",
+    log:
+        "results/logs/saliency/{role}-s{seed}/{variant}/draw{draw}/shard{shard}.log",
+    benchmark:
+        "results/benchmarks/saliency/{role}-s{seed}/{variant}/draw{draw}/shard{shard}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
     params:
         n_samples=SAL["n_samples"],
         sigma=SAL["sigma"],
@@ -20,14 +29,5 @@ rule saliency:
         precision=SAL["precision"],
         device=config["device"],
         code=code_version("saliency", "models", "data", "ingest", "runtime"),
-    threads: THREADS
-    resources:
-        gpu=GPU,
-    log:
-        "results/logs/saliency/{role}-s{seed}/{variant}/draw{draw}/shard{shard}.log",
-    benchmark:
-        "results/benchmarks/saliency/{role}-s{seed}/{variant}/draw{draw}/shard{shard}.tsv"
-    conda:
-        "../envs/torch.yaml"
     script:
         "../workflow/scripts/saliency.py"

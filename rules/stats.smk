@@ -3,15 +3,15 @@ rule distances:
         saliency_shards(),
     output:
         "results/stats/distances.parquet",
+    log:
+        "results/logs/stats/distances.log",
+    conda:
+        "../envs/analysis.yaml"
     params:
         test_blurs=as_json(TEST_BLURS),
         seeds=as_json(SEEDS),
         draws=SAL["draws"],
         code=code_version("focus", "saliency"),
-    log:
-        "results/logs/stats/distances.log",
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../workflow/scripts/distances.py"
 
@@ -25,14 +25,14 @@ rule ttests:
             caption="../workflow/report/ttests.rst",
             category="Tests",
         ),
-    params:
-        test_blurs=as_json(TEST_BLURS),
-        adjust=config["stats"]["adjust"],
-        code=code_version("stats"),
     log:
         "results/logs/stats/ttests.log",
     conda:
         "../envs/analysis.yaml"
+    params:
+        test_blurs=as_json(TEST_BLURS),
+        adjust=config["stats"]["adjust"],
+        code=code_version("stats"),
     script:
         "../workflow/scripts/ttests.py"
 
@@ -47,6 +47,13 @@ rule null_tests:
             caption="../workflow/report/tests.rst",
             category="Tests",
         ),
+    log:
+        "results/logs/stats/null_tests.log",
+    benchmark:
+        "results/benchmarks/null_tests.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
     params:
         test_blurs=as_json(TEST_BLURS),
         seeds=as_json(SEEDS),
@@ -54,13 +61,6 @@ rule null_tests:
         resamples=config["stats"]["resamples"],
         seed=config["stats"]["seed"],
         code=code_version("robust", "analysis", "focus", "stats", "metrics", "saliency"),
-    threads: 1
-    log:
-        "results/logs/stats/null_tests.log",
-    benchmark:
-        "results/benchmarks/null_tests.tsv"
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../workflow/scripts/null_tests.py"
 
@@ -71,19 +71,19 @@ rule focus_metrics:
     output:
         maps="results/stats/map_metrics.parquet",
         pairs="results/stats/pair_metrics.parquet",
-    params:
-        test_blurs=as_json(TEST_BLURS),
-        seeds=as_json(SEEDS),
-        draws=SAL["draws"],
-        sets=as_json(saliency_sets()),
-        code=code_version("analysis", "metrics", "focus", "saliency", "synthetic"),
-    threads: 1
     log:
         "results/logs/stats/focus_metrics.log",
     benchmark:
         "results/benchmarks/focus_metrics.tsv"
     conda:
         "../envs/analysis.yaml"
+    threads: 1
+    params:
+        test_blurs=as_json(TEST_BLURS),
+        seeds=as_json(SEEDS),
+        draws=SAL["draws"],
+        sets=as_json(saliency_sets()),
+        code=code_version("analysis", "metrics", "focus", "saliency", "synthetic"),
     script:
         "../workflow/scripts/focus_metrics.py"
 
@@ -115,6 +115,10 @@ rule claims:
             category="Saliency",
             subcategory="Focus metrics",
         ),
+    log:
+        "results/logs/stats/claims.log",
+    conda:
+        "../envs/analysis.yaml"
     params:
         test_blurs=as_json(TEST_BLURS),
         seed=PRIMARY_SEED,
@@ -124,9 +128,5 @@ rule claims:
         synthetic=DATASET["source"] == "synthetic",
         dpi=config["figures"]["dpi"],
         code=code_version("analysis", "robust", "stats", "figures"),
-    log:
-        "results/logs/stats/claims.log",
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../workflow/scripts/claims.py"

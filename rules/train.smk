@@ -10,6 +10,15 @@ rule train:
             category="Training",
             subcategory="{role}-s{seed}",
         ),
+    log:
+        "results/logs/train/{role}-s{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{role}-s{seed}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
     params:
         arch=config["model"]["arch"],
         weights=config["model"]["weights"],
@@ -25,15 +34,6 @@ rule train:
         hflip=TRAIN["hflip"],
         device=config["device"],
         code=code_version("train", "models", "data", "ingest", "runtime", "figures"),
-    threads: THREADS
-    resources:
-        gpu=GPU,
-    log:
-        "results/logs/train/{role}-s{seed}.log",
-    benchmark:
-        "results/benchmarks/train/{role}-s{seed}.tsv"
-    conda:
-        "../envs/torch.yaml"
     script:
         "../workflow/scripts/train.py"
 
@@ -45,19 +45,19 @@ rule evaluate:
         arrays=get_test_arrays,
     output:
         "results/eval/{role}-s{seed}.tsv",
-    params:
-        variants=as_json(TEST_VARIANTS),
-        device=config["device"],
-        code=code_version("train", "models", "data", "ingest", "evaluate"),
-    threads: THREADS
-    resources:
-        gpu=GPU,
     log:
         "results/logs/eval/{role}-s{seed}.log",
     benchmark:
         "results/benchmarks/eval/{role}-s{seed}.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    params:
+        variants=as_json(TEST_VARIANTS),
+        device=config["device"],
+        code=code_version("train", "models", "data", "ingest", "evaluate"),
     script:
         "../workflow/scripts/evaluate.py"
 
@@ -82,12 +82,12 @@ rule accuracy_table:
             caption="../workflow/report/curve.rst",
             category="Training",
         ),
-    params:
-        dpi=config["figures"]["dpi"],
-        code=code_version("evaluate", "figures"),
     log:
         "results/logs/eval/accuracy_table.log",
     conda:
         "../envs/analysis.yaml"
+    params:
+        dpi=config["figures"]["dpi"],
+        code=code_version("evaluate", "figures"),
     script:
         "../workflow/scripts/accuracy_table.py"

@@ -159,3 +159,21 @@ def test_resolve_device():
         assert models.resolve_device("auto").type == "cpu"
         with pytest.raises(RuntimeError, match="no CUDA GPU"):
             models.resolve_device("cuda")
+
+
+def test_static_architecture_list_matches_installed_torchvision():
+    from blurfocus import archs
+
+    installed = set(torchvision.models.list_models(module=torchvision.models))
+    assert archs.TORCHVISION_CLASSIFIERS <= installed
+    assert archs.is_known("alexnet") and archs.is_known("efficientnet_lite0") and not archs.is_known("alexnt")
+
+
+def test_config_validation_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, yaml; sys.path.insert(0, 'src'); from blurfocus.config import validate_config; "
+            "validate_config(yaml.safe_load(open('config.yaml'))); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(__import__('pathlib').Path(__file__).parents[1]))
+    assert out.stdout.strip() == "False", out.stderr

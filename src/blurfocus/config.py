@@ -18,7 +18,7 @@ from typing import Any, Iterator, Mapping
 import jsonschema
 import yaml
 
-from . import blur
+from . import archs, blur
 
 SOURCES_WITH_PATH = ("folder", "kaggle_petimages", "kaggle_competition")
 
@@ -171,11 +171,8 @@ def _semantic_errors(config: dict[str, Any], check_paths: bool) -> Iterator[str]
                 yield f"blur.test: {t!r} is not a defined blur variant; defined: {', '.join(names)}"
 
     model = config["model"]
-    from .models import known_architectures  # lazy: imports torchvision
-
-    archs = known_architectures()
-    if model["arch"] not in archs:
-        hint = difflib.get_close_matches(model["arch"], archs, n=3)
+    if not archs.is_known(model["arch"]):
+        hint = difflib.get_close_matches(model["arch"], archs.suggestions(), n=3)
         yield (
             f"model.arch: {model['arch']!r} is not a known architecture"
             + (f" (did you mean {', '.join(hint)}?)" if hint else "")

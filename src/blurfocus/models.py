@@ -16,7 +16,6 @@ Weights (``model.weights``):
 from __future__ import annotations
 
 import urllib.error
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlparse
@@ -24,10 +23,11 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from . import archs
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CHECKPOINT_FORMAT = "blurfocus-checkpoint-1"
-EXTRA_ARCHS = ("efficientnet_lite0",)
 
 DEFAULT_LAYERS = {"alexnet": ("features.6", "features.8", "features.10")}
 
@@ -36,12 +36,9 @@ class WeightsError(RuntimeError):
     """Weights that cannot be used; the message names the file and what to do."""
 
 
-@lru_cache(maxsize=1)
 def known_architectures() -> list[str]:
     """Names accepted by ``model.arch``: torchvision classification models plus extras."""
-    import torchvision
-
-    return sorted(set(torchvision.models.list_models(module=torchvision.models)) | set(EXTRA_ARCHS))
+    return archs.installed()
 
 
 def resolve_device(device: str) -> torch.device:

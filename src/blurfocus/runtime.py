@@ -31,6 +31,15 @@ class JobLog:
             self._fh.close()
 
 
+def export_source_path(src: str) -> None:
+    """Put the workflow's ``src`` folder first on PYTHONPATH, so that every job's script (local,
+    cluster or conda environment) imports this library, installed or not."""
+    import os
+
+    parts = [src] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != src]
+    os.environ["PYTHONPATH"] = os.pathsep.join(parts)
+
+
 def set_threads(n: int) -> None:
     """Use ``n`` CPU threads in torch (intra-op) for this job, if the job uses torch."""
     if "torch" in sys.modules:
