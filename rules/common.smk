@@ -139,18 +139,21 @@ def saliency_sets():
     the seed replicates."""
     sets = []
     for m in models_all():
-        draws = range(SAL["draws"]) if m in primary_models() else [0]
-        sets += [(m, v, d) for v in TEST_VARIANTS for d in draws]
+        sets += [(m, v, d) for v in TEST_VARIANTS for d in range(saliency_draws(m))]
     return sets
 
 
-def saliency_shards(models=None, variants=None, draws=None):
+def saliency_draws(model):
+    return SAL["draws"] if model in primary_models() else 1
+
+
+def saliency_shards(models=None, variants=None):
+    """One Parquet file per (model, variant, shard), holding every draw of that model."""
     return [
-        f"results/saliency/{m}/{v}/draw{d}/shard{i}.parquet"
-        for m, v, d in saliency_sets()
-        if (models is None or m in models)
-        and (variants is None or v in variants)
-        and (draws is None or d in draws)
+        f"results/saliency/{m}/{v}/shard{i}.parquet"
+        for m in models_all()
+        for v in TEST_VARIANTS
+        if (models is None or m in models) and (variants is None or v in variants)
         for i in range(SAL["shards"])
     ]
 

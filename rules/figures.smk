@@ -2,7 +2,7 @@ rule focus_figure:
     input:
         manifest="results/data/manifest.parquet",
         shards=lambda wc: saliency_shards(
-            models=primary_models(), variants=["clear", wc.variant], draws=[0]
+            models=primary_models(), variants=["clear", wc.variant]
         ),
         clear_images="results/data/clear/test.npy",
         blurred_images="results/blur/{variant}/test.npy",
@@ -47,7 +47,7 @@ rule activation_figure:
     params:
         arch=config["model"]["arch"],
         weights=config["model"]["weights"],
-        seed=PRIMARY_SEED,
+        seed=(TRAIN["init_seed"] if TRAIN["init_seed"] is not None else PRIMARY_SEED),
         layers=as_json(config["figures"]["layers"]),
         channels=config["figures"]["channels"],
         variant=TRAIN_BLUR,

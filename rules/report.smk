@@ -7,7 +7,7 @@ rule report:
         accuracy="results/eval/accuracy.tsv",
         heatmap="results/figures/accuracy.png",
         curves="results/figures/training_curves.png",
-        metrics=expand("results/models/{model}/metrics.json", model=primary_models()),
+        metrics=expand("results/models/{model}/metrics.json", model=models_all()),
         focus=expand("results/figures/focus/{variant}.png", variant=TEST_BLURS),
         activations="results/figures/activations.png",
         ttests="results/stats/ttests.tsv",
@@ -22,11 +22,12 @@ rule report:
         spread_figure="results/figures/spread.png",
         pairs="results/stats/pair_metrics.parquet",
     output:
-        report(
+        html=report(
             "results/report.html",
             caption="../workflow/report/report.rst",
             category="Report",
         ),
+        provenance="results/provenance.json",
     log:
         "results/logs/report.log",
     conda:

@@ -4,11 +4,11 @@ rule saliency:
         manifest="results/data/manifest.parquet",
         images=lambda wc: variant_array(wc.variant, "test"),
     output:
-        "results/saliency/{role}-s{seed}/{variant}/draw{draw}/shard{shard}.parquet",
+        "results/saliency/{role}-s{seed}/{variant}/shard{shard}.parquet",
     log:
-        "results/logs/saliency/{role}-s{seed}/{variant}/draw{draw}/shard{shard}.log",
+        "results/logs/saliency/{role}-s{seed}/{variant}/shard{shard}.log",
     benchmark:
-        "results/benchmarks/saliency/{role}-s{seed}/{variant}/draw{draw}/shard{shard}.tsv"
+        "results/benchmarks/saliency/{role}-s{seed}/{variant}/shard{shard}.tsv"
     conda:
         "../envs/torch.yaml"
     threads: THREADS
@@ -24,6 +24,7 @@ rule saliency:
         topk=SAL["topk"],
         seed=SAL["seed"],
         shards=SAL["shards"],
+        draws=lambda wc: saliency_draws(model_id(wc.role, wc.seed)),
         batch_size=SAL["batch_size"],
         limit_per_class=SAL["limit_per_class"] or 0,
         precision=SAL["precision"],

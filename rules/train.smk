@@ -32,6 +32,9 @@ rule train:
         weight_decay=TRAIN["weight_decay"],
         keep=TRAIN["keep"],
         hflip=TRAIN["hflip"],
+        init_seed=lambda wc: (
+            TRAIN["init_seed"] if TRAIN["init_seed"] is not None else int(wc.seed)
+        ),
         device=config["device"],
         code=code_version("train", "models", "data", "ingest", "runtime", "figures"),
     script:

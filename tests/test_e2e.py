@@ -37,17 +37,18 @@ def check_saliency_dataset(results, models, variants, topk, size):
     return df
 
 
-def check_distances_and_ttests(results, df):
+def check_distances_and_ttests(results, df, seeds=(0,), draws=3):
     d = pd.read_parquet(results / "stats" / "distances.parquet")
     assert list(d.columns) == ["comparison", "image_id", "rank", "distance"]
     # recompute the distances from the saliency top-k columns
-    recomputed = focus.distance_table(df, focus.study_comparisons(["blur"], 0))
+    comparisons = focus.study_comparisons(["blur"], seeds[0]) + focus.null_comparisons(["clear", "blur"], list(seeds), draws)
+    recomputed = focus.distance_table(df, comparisons)
     pd.testing.assert_frame_equal(d.reset_index(drop=True), recomputed.reset_index(drop=True))
     # recompute the t-tests with scipy from distances.parquet
     t = pd.read_csv(results / "stats" / "ttests.tsv", sep="\t")
     assert list(t.columns) == ["test", "comparison", "rank", "n", "mean", "sd", "statistic", "p", "p_adj", "adjust_method", "alternative"]
     one = t[t["test"] == "one_sample_t"]
-    assert set(one["comparison"]) == {"naive:clear-vs-blur", "expert:clear-vs-blur", "blur:naive-vs-expert", "clear:naive-vs-expert"}
+    assert set(one["comparison"]) == {c.name for c in comparisons}
     for _, row in one.iterrows():
         x = d[(d["comparison"] == row["comparison"]) & (d["rank"] == row["rank"])]["distance"].to_numpy()
         ref = sps.ttest_1samp(x, 0.0)
@@ -81,13 +82,32 @@ def test_tiny_synthetic_end_to_end(tiny_run):
     assert (results / "data" / "rejected.tsv").exists()
     df = check_saliency_dataset(results, ["naive-s0", "expert-s0"], ["clear", "blur"], topk=5, size=64)
     check_distances_and_ttests(results, df)
+    tests = pd.read_csv(results / "stats" / "tests.tsv", sep="\t", dtype={"rank": str})
+    assert set(tests["family"]) == {"original", "null-calibrated"}
+    assert {"wilcoxon", "sign_flip", "one_sample_t", "paired_t"} <= set(tests["test"])
+    cal = tests[tests["family"] == "null-calibrated"]
+    assert ("naive:clear-vs-blur", "naive:blur:draw0-vs-draw1") in set(zip(cal["comparison"], cal["null"]))
+    assert cal["known_null"].any() and set(cal["rank"]) >= {"1", "5", "mean"}
+    claims = pd.read_csv(results / "stats" / "claims.tsv", sep="\t")
+    assert claims["verdict"].str.match(r"^(supported|not supported)").all()
+    known = pd.read_csv(results / "stats" / "known_answer.tsv", sep="\t")
+    assert set(known["measure"]) == {"shape_topk", "texture_topk", "shape_mass", "texture_mass"}
+    maps = pd.read_parquet(results / "stats" / "map_metrics.parquet")
+    assert maps[["shape_topk", "texture_topk"]].stack().between(0, 1).all()
+    pairs = pd.read_parquet(results / "stats" / "pair_metrics.parquet")
+    assert pairs["topk_iou"].between(0, 1).all()
+    sanity = pd.read_csv(results / "sanity" / "randomization.tsv", sep="\t")
+    assert sanity["layer"].iloc[-1] == "features.0" and (sanity[sanity["step"] == 0]["spearman"] == 1).all()
+    prov = json.loads((results / "provenance.json").read_text())
+    assert prov["seeds"]["training"] == [0] and "torch" in prov["versions"]
     for fig in ["accuracy.png", "training_curves.png", "contact_sheet.png", "focus/blur.png", "activations.png",
-                "pvalues.png", "distances.png"]:
+                "pvalues.png", "distances.png", "nulls.png", "known_answer.png", "spread.png", "sanity.png"]:
         assert (results / "figures" / fig).stat().st_size > 1000, fig
     html = (results / "report.html").read_text()
-    for heading in ["Configuration", "Data", "Accuracy", "Where the models look", "original study"]:
+    for heading in ["Configuration", "Data", "Accuracy", "Where the models look", "original study",
+                    "Statistics that can say no", "Known answer", "Focus metrics", "Sanity check"]:
         assert heading in html
-    assert html.count("data:image/png;base64,") >= 7
+    assert html.count("data:image/png;base64,") >= 11
     assert "<img" in html and "src=\"http" not in html  # self-contained
     ckpt = results / "models" / "naive-s0"
     assert not (ckpt / "resume.pt").exists()  # resume state removed after a finished run
@@ -104,7 +124,7 @@ def test_pets_mini_efficientnet_end_to_end(tmp_path, pets_mini):
     assert naive_clear >= 0.85, acc
     df = check_saliency_dataset(results, ["naive-s0", "expert-s0"], ["clear", "blur"], topk=20, size=160)
     assert df.groupby(["model", "variant"]).size().eq(12).all()  # limit_per_class 6, two classes
-    check_distances_and_ttests(results, df)
+    check_distances_and_ttests(results, df, draws=1)
     manifest = pd.read_parquet(results / "data" / "manifest.parquet")
     assert set(manifest["class_name"]) == {"Cat", "Dog"} and len(manifest) == 240
     assert (results / "report.html").exists()

@@ -33,7 +33,7 @@ def tiny_net():
 
 def test_cascade_layers_top_down_and_randomization_changes_maps():
     model = tiny_net()
-    assert sanity.cascade_layers(model.net) == ["3", "0"]
+    assert sanity.cascade_layers(model.net) == [["3"], ["0"]]
     x = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(1))
 
     def maps_fn(m):
@@ -43,7 +43,7 @@ def test_cascade_layers_top_down_and_randomization_changes_maps():
         return g.abs().sum(1).numpy()
 
     before = [p.clone() for p in model.parameters()]
-    table, maps = sanity.cascading_randomization(model, maps_fn, ["3", "0"], seed=0, log_fn=lambda m: None)
+    table, maps = sanity.cascading_randomization(model, maps_fn, [["3"], ["0"]], seed=0, log_fn=lambda m: None)
     # the caller's model is untouched
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert list(maps) == ["trained", "3", "0"]
@@ -54,4 +54,23 @@ def test_cascade_layers_top_down_and_randomization_changes_maps():
     flag, sentence = sanity.verdict(summary, 0.95)
     assert not flag and sentence.startswith("Passed")
     flag, sentence = sanity.verdict(summary, -1.0)
+    assert not flag and sentence.startswith("Partly passed")  # SSIM fell: only the ranking stays
+    flag, sentence = sanity.verdict(summary, -1.0, ssim_threshold=-1.0)
     assert flag and "RED FLAG" in sentence
+
+
+def test_cascade_steps_for_alexnet_and_a_deep_network():
+    from blurfocus import models
+
+    alex, _ = models.build_model("alexnet", "none", 2)
+    steps = sanity.cascade_layers(alex.net)
+    assert steps == [["classifier.6"], ["classifier.4"], ["classifier.1"], ["features.10"], ["features.8"],
+                     ["features.6"], ["features.3"], ["features.0"]]
+    eff, _ = models.build_model("efficientnet_lite0", "none", 2)
+    steps = sanity.cascade_layers(eff.net)
+    assert 4 <= len(steps) <= 12
+    flat = [n for g in steps for n in g]
+    owners = [n for n, m in eff.net.named_modules() if n and any(True for _ in m.parameters(recurse=False))]
+    assert sorted(flat) == sorted(owners)  # every layer is randomized exactly once
+    assert steps[0] == ["classifier"] or "classifier" in steps[0]
+    assert sanity.step_name(["blocks.3.0.conv", "blocks.3.1.bn"]) == "blocks.3"

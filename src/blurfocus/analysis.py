@@ -148,10 +148,21 @@ def _paired(x: pd.Series, y: pd.Series, alternative: str, n_resamples: int, seed
                                n_resamples=n_resamples, seed=seed)
 
 
-def _verdict(p_original: float, p_calibrated: float, alpha: float) -> str:
-    o = "significant" if p_original < alpha else "not significant"
-    c = "supported" if p_calibrated < alpha else "not supported"
-    return f"{c} (original test: {o})"
+def effect_label(rank_biserial: float) -> str:
+    """Size of a matched-pairs rank-biserial correlation: |r| < 0.1 negligible, < 0.3 small,
+    < 0.5 medium, else large (the usual thresholds for a correlation)."""
+    r = abs(rank_biserial)
+    if np.isnan(r):
+        return "no effect size"
+    return "negligible" if r < 0.1 else "small" if r < 0.3 else "medium" if r < 0.5 else "large"
+
+
+def _verdict(p_original: float, p_calibrated: float, alpha: float, rank_biserial: float = np.nan,
+             original_tested: bool = True) -> str:
+    """'supported, large effect (original test: significant)' and the like."""
+    o = ("significant" if p_original < alpha else "not significant") if original_tested else None
+    c = f"supported, {effect_label(rank_biserial)} effect" if p_calibrated < alpha else "not supported"
+    return f"{c} (original test: {o})" if o else f"{c} (original: not tested)"
 
 
 CLAIM_COLUMNS = ["claim", "measure", "contrast", "n", "estimate", "ci_low", "ci_high", "rank_biserial", "cohens_dz",
@@ -191,7 +202,7 @@ def claims_table(distances: pd.DataFrame, tests: pd.DataFrame, maps: pd.DataFram
                              f"{comp} vs {null}", c["n"], c["median_diff"], c["median_ci_low"],
                              c["median_ci_high"], c["rank_biserial"], c["cohens_dz"], po, otest,
                              c["p_holm"], "Wilcoxon signed-rank vs SmoothGrad noise floor, per-image mean over ranks, Holm",
-                             _verdict(po, c["p_holm"], alpha)])
+                             _verdict(po, c["p_holm"], alpha, c["rank_biserial"])])
         comp = f"{b}:naive-vs-expert"
         po, otest = orig(comp)
         nulls = [n for n in tests[(tests["family"] == "null-calibrated") & (tests["comparison"] == comp)]["null"].unique()]
@@ -201,7 +212,7 @@ def claims_table(distances: pd.DataFrame, tests: pd.DataFrame, maps: pd.DataFram
                          f"{comp} vs {null}", c["n"], c["median_diff"], c["median_ci_low"],
                          c["median_ci_high"], c["rank_biserial"], c["cohens_dz"], po, otest, c["p_holm"],
                          "Wilcoxon signed-rank vs training-seed replicates, per-image mean over ranks, Holm",
-                         _verdict(po, c["p_holm"], alpha)])
+                         _verdict(po, c["p_holm"], alpha, c["rank_biserial"])])
         for role, letter in (("naive", "c"), ("expert", "d")):
             blur_comp = f"{role}:clear-vs-{b}"
             po, otest = orig(comp, blur_comp)
@@ -211,7 +222,7 @@ def claims_table(distances: pd.DataFrame, tests: pd.DataFrame, maps: pd.DataFram
                          "focus distance, mean over ranks (px)", f"{comp} > {blur_comp}", r["n"], r["median_diff"],
                          r["median_ci_low"], r["median_ci_high"], r["rank_biserial"], r["cohens_dz"], po, otest,
                          r["wilcoxon_p"], "Wilcoxon signed-rank (one-sided), per-image mean over ranks",
-                         _verdict(po, r["wilcoxon_p"], alpha)])
+                         _verdict(po, r["wilcoxon_p"], alpha, r["rank_biserial"])])
         # qualitative claims about spread, as paired tests of map entropy
         m = maps[maps["draw"] == 0].set_index(["model", "variant", "image_id"])["normalized_entropy"].sort_index()
         pairs = [
@@ -224,8 +235,8 @@ def claims_table(distances: pd.DataFrame, tests: pd.DataFrame, maps: pd.DataFram
             rows.append([claim + f" ({b})", "normalized entropy of the map (0 = one pixel, 1 = uniform)",
                          f"{ma}/{va} > {mb}/{vb}", r["n"], r["median_diff"], r["median_ci_low"], r["median_ci_high"],
                          r["rank_biserial"], r["cohens_dz"], np.nan, "qualitative in the study (no test)", r["wilcoxon_p"],
-                         "Wilcoxon signed-rank (one-sided), paired by image", _verdict(1.0, r["wilcoxon_p"], alpha).replace(
-                             "(original test: not significant)", "(original: not tested)")])
+                         "Wilcoxon signed-rank (one-sided), paired by image",
+                         _verdict(np.nan, r["wilcoxon_p"], alpha, r["rank_biserial"], original_tested=False)])
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 

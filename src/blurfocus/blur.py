@@ -110,7 +110,7 @@ def parse_step(spec: Mapping[str, Any], where: str = "blur step") -> BlurStep:
                 raise BlurSpecError(f"{where}.{name}: {value!r} must be {op} {low:g}")
             params[name] = float(value)
     angle = spec.get("angle")
-    if angle is not None and (isinstance(angle, bool) or not isinstance(angle, (int, float))):
+    if angle is not None and (isinstance(angle, bool) or not isinstance(angle, (int, float)) or not math.isfinite(angle)):
         raise BlurSpecError(f"{where}.angle: {angle!r} must be a number of degrees or null")
     return BlurStep(kind, params, None if angle is None else float(angle))
 

@@ -179,11 +179,18 @@ def _semantic_errors(config: dict[str, Any], check_paths: bool) -> Iterator[str]
             + "; allowed: any torchvision classification model name or efficientnet_lite0"
         )
     weights = model["weights"]
-    if weights not in ("imagenet", "none") and check_paths and not Path(weights).is_file():
-        yield (
-            f"model.weights: {weights!r} is neither 'imagenet', 'none' nor an existing file; "
-            "give the path of a state dict saved with torch.save"
-        )
+    if weights not in ("imagenet", "none") and check_paths:
+        if not Path(weights).is_file():
+            yield (
+                f"model.weights: {weights!r} is neither 'imagenet', 'none' nor an existing file; "
+                "give the path of a state dict saved with torch.save"
+            )
+        else:
+            from .models import weights_file_problem  # imports torch: only for a weights path
+
+            problem = weights_file_problem(weights)
+            if problem:
+                yield f"model.weights: {problem}"
 
     sal = config["saliency"]
     size = ds["image_size"]

@@ -436,9 +436,12 @@ def ingest(
     ], rejected_df, summary)
 
 
-def write_outputs(result: IngestResult, manifest_path: str | Path, rejected_path: str | Path, summary_path: str | Path) -> None:
-    """Write manifest (Parquet), rejected (TSV) and summary (JSON)."""
-    result.manifest.to_parquet(manifest_path, index=False)
+def write_outputs(result: IngestResult, manifest_path: str | Path, rejected_path: str | Path, summary_path: str | Path,
+                  seeds: dict | None = None) -> None:
+    """Write manifest (Parquet, with provenance metadata), rejected (TSV) and summary (JSON)."""
+    from .runtime import write_parquet
+
+    write_parquet(result.manifest, str(manifest_path), seeds or {})
     result.rejected.to_csv(rejected_path, sep="\t", index=False)
     Path(summary_path).write_text(json.dumps(result.summary, indent=2, sort_keys=True) + "\n")
 

@@ -140,6 +140,19 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return dict(obj)
 
 
+def weights_file_problem(path: str | Path) -> str | None:
+    """Why a weights file cannot be used (missing, truncated, not a plain state dict), or None.
+
+    Loads it with ``weights_only=True``; whether it fits the architecture is checked when the
+    model is built.
+    """
+    try:
+        _read_state_dict(Path(path))
+    except WeightsError as exc:
+        return str(exc)
+    return None
+
+
 def _load_into(net: nn.Module, state: Mapping[str, torch.Tensor], source: str, arch: str) -> None:
     own = net.state_dict()
     missing = [k for k in own if k not in state]

@@ -184,9 +184,10 @@ def ttest_section(tests: pd.DataFrame, distances: pd.DataFrame, alpha: float, pv
     return Section("The original study's tests", body)
 
 
-def provenance_footer(versions: Mapping[str, str], device: str) -> str:
+def provenance_footer(versions: Mapping[str, str], device: str, seeds: Mapping[str, Any] | None = None) -> str:
     v = ", ".join(f"{k} {val}" for k, val in sorted(versions.items()))
-    return f"Produced by blurfocus on {esc(device)}; {esc(v)}."
+    s = ", ".join(f"{k} {val}" for k, val in (seeds or {}).items())
+    return f"Produced by blurfocus on {esc(device)}; {esc(v)}. Seeds: {esc(s)} (also in results/provenance.json)."
 
 
 def claims_section(claims: pd.DataFrame, tests: pd.DataFrame, alpha: float, null_figure: str) -> Section:

@@ -63,6 +63,25 @@ def versions() -> dict[str, str]:
     return out
 
 
+def provenance(seeds: dict, **extra: Any) -> dict:
+    """What produced an output: package versions, seeds and anything else given (no timestamps,
+    so two identical runs write identical files)."""
+    return {"versions": versions(), "seeds": seeds, **extra}
+
+
+def write_parquet(df: Any, path: str, seeds: dict, **extra: Any) -> None:
+    """DataFrame -> Parquet with the provenance in the schema metadata (``blurfocus.provenance``)."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[b"blurfocus.provenance"] = json.dumps(provenance(seeds, **extra), sort_keys=True).encode()
+    pq.write_table(table.replace_schema_metadata(meta), path)
+
+
 def device_description(device: Any) -> str:
     import torch
 

@@ -4,7 +4,7 @@ import json
 
 import pyarrow.dataset as ds
 
-from blurfocus import focus
+from blurfocus import focus, runtime
 from blurfocus.runtime import run_job
 
 
@@ -17,7 +17,7 @@ def main(sm, log):
         ["clear", *blurs], seeds, sm.params.draws
     )
     table = focus.distance_table(maps, comparisons)
-    table.to_parquet(sm.output[0], index=False)
+    runtime.write_parquet(table, sm.output[0], {"training.seeds": seeds, "saliency.draws": sm.params.draws})
     summary = table.groupby("comparison")["distance"].agg(["count", "mean", "median"])
     log("\n" + summary.to_string())
 

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pyarrow.dataset as pads
 
-from blurfocus import analysis, focus, ingest, synthetic
+from blurfocus import analysis, focus, ingest, runtime, synthetic
 from blurfocus.focus import Condition
 from blurfocus.runtime import run_job
 
@@ -24,11 +24,12 @@ def main(sm, log):
         masks = {i: (t, s) for i, t, s in zip(ids, tex, shp)}
         log(f"ground-truth cue masks for {len(masks)} test images")
     maps = analysis.map_metrics(dataset, conditions, masks)
-    maps.to_parquet(sm.output.maps, index=False)
+    seeds = {"training.seeds": json.loads(p.seeds), "saliency.draws": p.draws}
+    runtime.write_parquet(maps, sm.output.maps, seeds)
     blurs, seeds = json.loads(p.test_blurs), json.loads(p.seeds)
     comparisons = focus.study_comparisons(blurs, seeds[0]) + focus.null_comparisons(["clear", *blurs], seeds, p.draws)
     pairs = analysis.pair_metrics(dataset, comparisons)
-    pairs.to_parquet(sm.output.pairs, index=False)
+    runtime.write_parquet(pairs, sm.output.pairs, seeds)
     log("\n" + pairs.groupby("comparison", sort=False)[["topk_iou", "matched_distance", "spearman", "com_shift"]].mean().to_string())
 
 

@@ -27,7 +27,8 @@ def main(sm, log):
         threads=sm.threads,
         log_fn=log,
     )
-    ingest.write_outputs(result, sm.output.manifest, sm.output.rejected, sm.output.summary)
+    ingest.write_outputs(result, sm.output.manifest, sm.output.rejected, sm.output.summary,
+                         seeds={"dataset.seed": p.seed})
     s = result.summary
     log(f"used {s['used']} of {s['found']} files; rejected {s['rejected']} {s['rejected_by_reason']}; "
         f"converted to RGB {s['converted_to_rgb']}; duplicates {s['duplicates']}")

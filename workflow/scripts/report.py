@@ -13,7 +13,15 @@ def main(sm, log):
     config = json.loads(sm.params.config)
     i = sm.input
     variants = json.loads(sm.params.variants)
-    device = json.loads(Path(i.metrics[0]).read_text())["device"]
+    metrics = [json.loads(Path(m).read_text()) for m in i.metrics]
+    device = ", ".join(sorted({m["device"] for m in metrics}))
+    seeds = {
+        "dataset": config["dataset"]["seed"], "synthetic": config["dataset"]["synthetic"]["seed"],
+        "blur": config["blur"]["seed"], "init": config["training"]["init_seed"],
+        "training": config["training"]["seeds"], "saliency": config["saliency"]["seed"],
+        "saliency_draws": config["saliency"]["draws"], "stats": config["stats"]["seed"],
+    }
+    prov = runtime.provenance(seeds, device=device, training_versions=metrics[0]["versions"], config=config)
     sections = [
         report.config_section(config),
         report.data_section(json.loads(Path(i.summary).read_text()), pd.read_csv(i.rejected, sep="\t"), i.contact_sheet),
@@ -33,8 +41,9 @@ def main(sm, log):
         flag, sentence = sanity.verdict(summary, config["sanity"]["red_flag_spearman"])
         sections.append(report.sanity_section(summary, sentence, i.sanity_figure))
     sections = [s for s in sections if s is not None]
-    html = report.render(config["report"]["title"], sections, report.provenance_footer(runtime.versions(), device))
-    Path(sm.output[0]).write_text(html)
+    html = report.render(config["report"]["title"], sections, report.provenance_footer(prov["versions"], device, seeds))
+    Path(sm.output.html).write_text(html)
+    Path(sm.output.provenance).write_text(json.dumps(prov, indent=2, sort_keys=True) + "\n")
     log(f"report written ({len(html) // 1024} KiB)")
 
 

@@ -1,4 +1,5 @@
-"""SmoothGrad maps of one shard of test images for one (model, variant, draw), streamed to Parquet."""
+"""SmoothGrad maps of one shard of test images for one (model, variant), every draw, streamed to
+Parquet (one row group per batch of images)."""
 
 import pandas as pd
 
@@ -19,24 +20,24 @@ def main(sm, log):
     rows = saliency.shard_rows(rows, p.shards, int(wc.shard))
     images = data.open_images(sm.input.images)
     model_name = f"{wc.role}-s{wc.seed}"
-    draw = int(wc.draw)
     group = max(4, -(-p.batch_size // p.n_samples))
-    log(f"{model_name} on {wc.variant} (draw {draw}), shard {wc.shard}/{p.shards}: {len(rows)} images, "
+    log(f"{model_name} on {wc.variant}, {p.draws} draw(s), shard {wc.shard}/{p.shards}: {len(rows)} images, "
         f"n={p.n_samples}, sigma={p.sigma} ({p.sigma_range}), target={p.target}, mode={p.mode}, device {device}")
 
     def batches():
-        for start in range(0, len(rows), group):
-            chunk = rows.iloc[start : start + group]
-            x = data.to_unit_float(data.to_tensor_nchw(images[chunk["split_index"].to_numpy()]))
-            out = saliency.saliency_maps(model, x, chunk["image_id"].tolist(), chunk["label"].tolist(),
-                                         settings, draw=draw, stream=(model_name, wc.variant), device=device)
-            yield {**out, "image_id": chunk["image_id"].tolist(), "label": chunk["label"].to_numpy(),
-                   "class_name": chunk["class_name"].tolist(), "model": model_name,
-                   "variant": wc.variant, "draw": draw}
+        for draw in range(p.draws):
+            for start in range(0, len(rows), group):
+                chunk = rows.iloc[start : start + group]
+                x = data.to_unit_float(data.to_tensor_nchw(images[chunk["split_index"].to_numpy()]))
+                out = saliency.saliency_maps(model, x, chunk["image_id"].tolist(), chunk["label"].tolist(), settings,
+                                             draw=draw, stream=(model_name, wc.variant), device=device)
+                yield {**out, "image_id": chunk["image_id"].tolist(), "label": chunk["label"].to_numpy(),
+                       "class_name": chunk["class_name"].tolist(), "model": model_name,
+                       "variant": wc.variant, "draw": draw}
 
     n = saliency.write_maps(
         sm.output[0], batches(), settings, p.topk,
-        {"model": model_name, "variant": wc.variant, "draw": draw, "shard": int(wc.shard),
+        {"model": model_name, "variant": wc.variant, "draws": p.draws, "shard": int(wc.shard),
          "shards": p.shards, "checkpoint": sm.input.model, "arch": meta["arch"],
          "versions": runtime.versions(), "device": runtime.device_description(device)},
         log_fn=log,

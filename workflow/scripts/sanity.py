@@ -25,7 +25,8 @@ def main(sm, log):
         return saliency.saliency_maps(net, x, ids, labels, settings, device=device)["map"].numpy()
 
     layers = sanity.cascade_layers(model.net)
-    log(f"randomizing {meta['role']}-s{meta['seed']} ({meta['arch']}) layer by layer: {', '.join(layers)}; {len(ids)} images")
+    log(f"randomizing {meta['role']}-s{meta['seed']} ({meta['arch']}) from the top down in {len(layers)} steps: "
+        f"{', '.join(sanity.step_name(g) for g in layers)}; {len(ids)} images")
     table, maps = sanity.cascading_randomization(model, maps_fn, layers, seed=p.seed, log_fn=log)
     table.insert(2, "image_id", [ids[i] for i in table["image"]])
     table.to_csv(sm.output.table, sep="\t", index=False, float_format="%.6g")
