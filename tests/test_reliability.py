@@ -127,10 +127,15 @@ def test_killed_jobs_leave_nothing_complete_and_a_rerun_equals_an_uninterrupted_
     assert not (model_dir / "model.pt").exists() and not (model_dir / "metrics.json").exists()
     assert (model_dir / "resume.pt").exists()
 
+    # a SIGKILLed Snakemake leaves its lock behind: the next run stops and says what to do
+    locked = snakemake(work, "--cores", "1", configfile=cfg, check=False)
+    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
+    snakemake(work, "--unlock", configfile=cfg)
+
     # 2. rerun; kill it again in the middle of a saliency shard
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     sal_log = results / "logs" / "saliency" / "naive-s0" / "clear" / "shard0.log"
-    wait_for(sal_log, "wrote 4 maps", proc, timeout=600)
+    wait_for(sal_log, "wrote 16 maps", proc, timeout=600)  # the first of 3 row groups (one per draw)
     kill_run(proc)
     assert "resuming from" in log.read_text()
     shard = results / "saliency" / "naive-s0" / "clear" / "shard0.parquet"
@@ -139,6 +144,7 @@ def test_killed_jobs_leave_nothing_complete_and_a_rerun_equals_an_uninterrupted_
     # 3. the dry run lists the killed jobs again (nothing incomplete is taken as complete)
     dry = snakemake(work, "-n", configfile=cfg).stdout
     assert "rule saliency:" in dry
+    snakemake(work, "--unlock", configfile=cfg)
 
     # 4. finish; the tables equal those of the uninterrupted run
     snakemake(work, "--cores", "2", configfile=cfg)
