@@ -22,6 +22,8 @@ def test_preset_validates_and_dry_runs(name, tmp_path, pets_mini):
     base = yaml.safe_load((REPO / "config.yaml").read_text())
     merged = {**base, **{k: ({**base.get(k, {}), **v} if isinstance(v, dict) else v) for k, v in raw.items()}}
     validate_config(merged, check_paths=False)
+    if name in ("paper-kaggle", "oxford-pets"):  # the study presets map every test image
+        assert merged["saliency"].get("limit_per_class") is None, "config.yaml's limit leaks into the preset"
     work = tmp_path / "work"
     work.mkdir()
     # presets name paths relative to the repository root (../shared/data/pets-mini): mirror that
