@@ -163,7 +163,9 @@ def fine_tune(
         freeze_batchnorm_of_frozen(model)
         t0 = time.perf_counter()
         order = torch.randperm(n, generator=gen)
-        total_loss, correct = 0.0, 0
+        # summed on the device, read once per epoch (a .item() per step would stall a GPU queue)
+        total_loss = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
         for start in range(0, n, s.batch_size):
             idx = order[start : start + s.batch_size]
             x = to_unit_float(train_x[idx].to(device, non_blocking=True))
@@ -176,8 +178,9 @@ def fine_tune(
             loss = F.cross_entropy(logits, y)
             loss.backward()
             opt.step()
-            total_loss += loss.item() * len(idx)
-            correct += (logits.argmax(1) == y).sum().item()
+            total_loss += loss.detach().double() * len(idx)
+            correct += (logits.argmax(1) == y).sum()
+        total_loss, correct = total_loss.item(), int(correct.item())
         seconds = time.perf_counter() - t0
         val_acc, val_loss, _ = evaluate(model, val_x, val_y, max(s.batch_size, 128), device)
         row = {
