@@ -33,6 +33,8 @@ def test_null_pairs_default_design():
     assert ("blur:naive-vs-expert", "blur:naive-s0-vs-naive-s1", False) in as_tuples
     assert ("naive:clear:draw0-vs-draw1", "naive:clear:draw1-vs-draw2", True) in as_tuples
     assert ("blur:naive-s0-vs-naive-s1", "naive:blur:draw0-vs-draw1", False) in as_tuples
+    # with two seeds the replicate comparison's known null redraws the first replicate's map
+    assert ("clear:expert-s0-vs-expert-s1", "clear:expert-s0@draw1-vs-expert-s1", True) in as_tuples
     # with three seeds the replicate comparison gets a known-null partner
     three = {(p.comparison, p.null, p.known_null) for p in focus.null_pairs(["blur"], [0, 1, 2], 3)}
     assert ("blur:naive-s0-vs-naive-s1", "blur:naive-s1-vs-naive-s2", True) in three
@@ -84,6 +86,10 @@ def test_pipeline_of_analysis_on_planted_shift(tmp_path):
     orig = tests[(tests["family"] == "original") & (tests["comparison"] == "naive:clear:draw0-vs-draw1")]
     assert (orig["p_holm"] < 0.05).all()
     assert orig["known_null"].all()
+    # replicate vs replicate: the one-sample t-test calls it significant, the calibrated test does not
+    rep = tests[(tests["family"] == "original") & (tests["comparison"] == "clear:naive-s0-vs-naive-s1")]
+    assert (rep["p_holm"] < 0.05).all()
+    assert mean.loc[("clear:naive-s0-vs-naive-s1", "clear:naive-s0@draw1-vs-naive-s1"), "p_holm"] > 0.05
 
     mm = analysis.map_metrics(ds, [focus.Condition(*s) for s in sets])
     assert len(mm) == len(sets) * 30 and mm["normalized_entropy"].between(0, 1).all()

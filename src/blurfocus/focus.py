@@ -14,7 +14,11 @@ nothing of interest changes:
 - SmoothGrad noise floor ``<role>:<variant>:draw0-vs-draw1``: the same model and image, two
   independent noise draws.
 - Training-seed replicates ``<variant>:<role>-s<a>-vs-<role>-s<b>``: two models trained in the
-  same condition with different seeds.
+  same condition with different seeds. With two seeds and draws, also the same pair with the
+  first model's map from draw 1 (``<variant>:<role>-s<a>@draw1-vs-<role>-s<b>``): tested
+  against the draw-0 pair it is a known null (redrawing SmoothGrad noise cannot move the
+  replicates apart), which shows the calibrated tests say "no" on replicate-vs-replicate
+  distances where the one-sample t-test says "yes".
 
 :func:`null_pairs` says which null each comparison is tested against. Every pairing shares
 one map between the comparison and its null (e.g. ``naive:clear-vs-blur`` = d(clear₀, blur₀)
@@ -85,6 +89,10 @@ def seed_name(variant: str, role: str, s1: int, s2: int) -> str:
     return f"{variant}:{role}-s{s1}-vs-{role}-s{s2}"
 
 
+def seed_draw_name(variant: str, role: str, s1: int, s2: int, draw: int) -> str:
+    return f"{variant}:{role}-s{s1}@draw{draw}-vs-{role}-s{s2}"
+
+
 def null_comparisons(variants: Sequence[str], seeds: Sequence[int], draws: int) -> list[Comparison]:
     """Noise-floor comparisons of the primary models (draw i vs i+1, for ``draws`` draws) and
     seed-replicate comparisons (consecutive seeds), on every variant."""
@@ -97,6 +105,10 @@ def null_comparisons(variants: Sequence[str], seeds: Sequence[int], draws: int) 
                 out.append(Comparison(noise_name(role, v, d, d + 1), Condition(m, v, d), Condition(m, v, d + 1), "noise_floor"))
             for s1, s2 in zip(seeds[:-1], seeds[1:]):
                 out.append(Comparison(seed_name(v, role, s1, s2), Condition(model_name(role, s1), v), Condition(model_name(role, s2), v), "seed_replicate"))
+            if len(seeds) == 2 and draws >= 2:
+                s1, s2 = seeds
+                out.append(Comparison(seed_draw_name(v, role, s1, s2, 1), Condition(model_name(role, s1), v, 1),
+                                      Condition(model_name(role, s2), v), "seed_replicate"))
     return out
 
 
@@ -135,6 +147,10 @@ def null_pairs(test_blurs: Sequence[str], seeds: Sequence[int], draws: int) -> l
                     seed_name(v, role, s0, seeds[1]), noise_name(role, v, 0, 1),
                     f"does the training seed move the {role} model's focus on {v} images more "
                     "than SmoothGrad noise does?"))
+                pairs.append(NullPair(
+                    seed_name(v, role, s0, seeds[1]), seed_draw_name(v, role, s0, seeds[1], 1),
+                    f"known null: two {role} replicates on {v} images, against the same pair with "
+                    "the first replicate's map redrawn", known_null=True))
     return pairs
 
 
