@@ -107,19 +107,8 @@ def preset(name: str, dest: Path, **overrides) -> Path:
 def dry_run_jobs(workdir: Path, configfile: Path, *extra: str) -> dict[str, int]:
     """{rule: count} of the jobs a dry run would execute."""
     proc = snakemake(workdir, "-n", "--quiet", "rules", configfile=configfile, *extra)
-    jobs: dict[str, int] = {}
-    text = proc.stdout + proc.stderr
-    in_table = False
-    for line in text.splitlines():
-        parts = line.split()
-        if parts[:2] == ["job", "count"]:
-            in_table = True
-            continue
-        if in_table:
-            if not parts or parts[0].startswith("-"):
-                continue
-            if parts[0] == "total":
-                break
-            if len(parts) == 2 and parts[1].isdigit():
-                jobs[parts[0]] = int(parts[1])
+    from blurfocus.workflow import snakemake_job_counts
+
+    jobs = snakemake_job_counts(proc.stdout + proc.stderr)
+    jobs.pop("total", None)
     return jobs
