@@ -69,16 +69,13 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+from blurfocus.workflow import effective_config, snakemake_executable, snakemake_job_counts  # noqa: E402
+
 SNAKEFILE = REPO / "Snakefile"
 MODEL, VARIANT = "naive-s0", "clear"
 SHARD_TARGET = f"results/saliency/{MODEL}/{VARIANT}/shard0.parquet"
 BENCH_DIR = f"results/benchmarks/saliency/{MODEL}/{VARIANT}"  # the rule's benchmark file is under here
 PREREQUISITES = [f"results/models/{MODEL}/model.pt", "results/data/manifest.parquet", "results/data/clear/test.npy"]
-
-
-def snakemake_exe() -> str:
-    exe = Path(sys.executable).with_name("snakemake")
-    return str(exe) if exe.exists() else (shutil.which("snakemake") or "snakemake")
 
 
 # --------------------------------------------------------------------------- (a) the stand-in
@@ -132,23 +129,6 @@ def make_standin(workdir: Path, n: int, jobs: int, seed: int = 0) -> tuple[Path,
 # --------------------------------------------------------------------------- (b) the dry run
 
 
-def job_stats(text: str) -> dict[str, int]:
-    """{rule: count} from the first "Job stats" table of Snakemake's output (plus 'total')."""
-    from blurfocus.workflow import snakemake_job_counts
-
-    return snakemake_job_counts(text)
-
-
-def effective_config(*files: Path) -> dict:
-    """config.yaml with the given files merged on top, as Snakemake merges them (unvalidated)."""
-    from snakemake.utils import update_config
-
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    for f in files:
-        update_config(cfg, yaml.safe_load(Path(f).read_text()))
-    return cfg
-
-
 def dry_run(folder: Path, workdir: Path, reps: int) -> tuple[float, dict[str, int], dict]:
     override = workdir / "paper-override.yaml"
     override.write_text(yaml.safe_dump({"dataset": {"path": str(folder), "url": None}}, sort_keys=False))
@@ -156,7 +136,7 @@ def dry_run(folder: Path, workdir: Path, reps: int) -> tuple[float, dict[str, in
     best, jobs = float("inf"), {}
     for r in range(reps):
         with tempfile.TemporaryDirectory(prefix="dryrun-", dir=workdir) as wd:
-            cmd = [snakemake_exe(), "-n", "--quiet", "rules", "-s", str(SNAKEFILE), "--directory", wd,
+            cmd = [snakemake_executable(), "-n", "--quiet", "rules", "-s", str(SNAKEFILE), "--directory", wd,
                    "--configfile", str(preset), str(override)]
             t = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
@@ -165,10 +145,10 @@ def dry_run(folder: Path, workdir: Path, reps: int) -> tuple[float, dict[str, in
             if proc.returncode != 0:
                 raise SystemExit(f"dry run failed ({proc.returncode}): {' '.join(cmd)}\n"
                                  f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-        jobs = job_stats(proc.stdout + "\n" + proc.stderr)
+        jobs = snakemake_job_counts(proc.stdout + "\n" + proc.stderr)
         print(f"dry run {r + 1}: {seconds:.2f}s, {jobs.get('total', '?')} jobs")
         best = min(best, seconds)
-    return best, jobs, effective_config(preset, override)
+    return best, jobs, effective_config(REPO, preset, override)
 
 
 # --------------------------------------------------------------------------- (c) shard memory
@@ -215,7 +195,7 @@ def shard_memory(workdir: Path, sizes: list[int], image_size: int, arch: str, co
             "sanity": {"enabled": False},
             "training": {"epochs": 1},
         }, sort_keys=False))
-        return shards, [snakemake_exe(), *targets, "--cores", str(cores), "-s", str(SNAKEFILE),
+        return shards, [snakemake_executable(), *targets, "--cores", str(cores), "-s", str(SNAKEFILE),
                         "--directory", str(wd), "--configfile", str(REPO / "presets" / "tiny.yaml"), str(override)]
 
     # the saliency job's inputs first (synthetic data, ingest, training), so that each measured
@@ -228,9 +208,11 @@ def shard_memory(workdir: Path, sizes: list[int], image_size: int, arch: str, co
     # workflow/scripts/saliency.py): a smaller shard also has a smaller working set
     from blurfocus.config import validate_config
 
-    sal = validate_config(effective_config(REPO / "presets" / "tiny.yaml", wd / f"override-{shards}.yaml"),
+    sal = validate_config(effective_config(REPO, REPO / "presets" / "tiny.yaml", wd / f"override-{shards}.yaml"),
                           check_paths=False)["saliency"]
-    group = max(4, -(-sal["batch_size"] // sal["n_samples"]))
+    from blurfocus.saliency import images_per_group
+
+    group = images_per_group(sal["batch_size"], sal["n_samples"])
     if min(sizes) < group:
         print(f"note: shards smaller than the job's image group ({group} images) also have a smaller "
               "SmoothGrad working set, so their peak is lower whether or not the job streams")
@@ -241,7 +223,7 @@ def shard_memory(workdir: Path, sizes: list[int], image_size: int, arch: str, co
                 old.unlink()
             t = time.perf_counter()
             proc, peak = run_with_peak(cmd)
-            jobs = job_stats(proc.stdout + "\n" + proc.stderr)
+            jobs = snakemake_job_counts(proc.stdout + "\n" + proc.stderr)
             if set(jobs) - {"saliency", "total"}:
                 raise SystemExit(f"expected the saliency job alone, Snakemake ran {jobs}")
             found = sorted((wd / BENCH_DIR).rglob("shard0.tsv"))

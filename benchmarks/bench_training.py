@@ -2,8 +2,8 @@
 
 A (pipeline): exactly ``blurfocus.train.fine_tune`` for 1 epoch, fed as the train rule feeds it:
 uint8 (N, 3, H, W) tensors in memory, each batch gathered by a shuffled index, moved to the
-device and converted to float [0, 1] on the fly, plus its per-step ``loss.item()`` /
-accuracy bookkeeping. Its rate is the one the train rule logs (``images_per_second`` of the
+device and converted to float [0, 1] on the fly, plus its loss / accuracy bookkeeping (summed
+on the device, read once per epoch). Its rate is the one the train rule logs (``images_per_second`` of the
 epoch: the training loop only; the validation pass after the epoch, a 32-image set here, and
 the best-weights copy are outside it and reported separately as the whole-call rate).
 
@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from blurfocus import models, train  # noqa: E402
+from blurfocus.workflow import effective_config  # noqa: E402
 
 
 def sync(device: torch.device) -> None:
@@ -48,20 +49,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _merge(base: dict, over: dict) -> None:
-    """Recursive update, as Snakemake merges --configfile files onto the workflow's config."""
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _merge(base[k], v)
-        else:
-            base[k] = v
-
-
 def training_config(preset: str | None) -> dict:
     """config.yaml, with presets/PRESET.yaml merged on top, validated (defaults filled in)."""
-    raw = yaml.safe_load((REPO / "config.yaml").read_text())
-    if preset:
-        _merge(raw, yaml.safe_load((REPO / "presets" / f"{preset}.yaml").read_text()))
+    raw = effective_config(REPO, *([REPO / "presets" / f"{preset}.yaml"] if preset else []))
     try:
         from blurfocus.config import validate_config
     except ImportError:  # e.g. jsonschema missing on a bare GPU machine: the schema's defaults by hand

@@ -70,10 +70,11 @@ def broken_petimages(root: Path, pets_mini: Path, good_per_class: int = 8) -> di
 
 import os
 import subprocess
-import sys
+
+from blurfocus.workflow import snakemake_executable, snakemake_job_counts
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+SNAKEMAKE = snakemake_executable()
 
 
 def snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = True,
@@ -107,8 +108,6 @@ def preset(name: str, dest: Path, **overrides) -> Path:
 def dry_run_jobs(workdir: Path, configfile: Path, *extra: str) -> dict[str, int]:
     """{rule: count} of the jobs a dry run would execute."""
     proc = snakemake(workdir, "-n", "--quiet", "rules", configfile=configfile, *extra)
-    from blurfocus.workflow import snakemake_job_counts
-
     jobs = snakemake_job_counts(proc.stdout + proc.stderr)
     jobs.pop("total", None)
     return jobs

@@ -1,12 +1,11 @@
 """Every preset validates against the schema and plans a complete DAG (dry run); Snakemake's own
 report builds from a finished run."""
 
-from pathlib import Path
 
 import pytest
-import yaml
 
 from blurfocus.config import validate_config
+from blurfocus.workflow import effective_config
 from helpers import REPO, dry_run_jobs, snakemake
 
 PRESETS = sorted(p.stem for p in (REPO / "presets").glob("*.yaml"))
@@ -18,9 +17,7 @@ def test_presets_exist():
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_validates_and_dry_runs(name, tmp_path, pets_mini):
-    raw = yaml.safe_load((REPO / "presets" / f"{name}.yaml").read_text())
-    base = yaml.safe_load((REPO / "config.yaml").read_text())
-    merged = {**base, **{k: ({**base.get(k, {}), **v} if isinstance(v, dict) else v) for k, v in raw.items()}}
+    merged = effective_config(REPO, REPO / "presets" / f"{name}.yaml")  # as Snakemake merges --configfile
     validate_config(merged, check_paths=False)
     if name in ("paper-kaggle", "oxford-pets"):  # the study presets map every test image
         assert merged["saliency"].get("limit_per_class") is None, "config.yaml's limit leaks into the preset"

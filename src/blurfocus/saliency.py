@@ -73,6 +73,12 @@ class SmoothGradSettings:
                 raise ValueError(f"saliency.{name}: {value!r} not one of {', '.join(allowed)}")
 
 
+def images_per_group(batch_size: int, n_samples: int) -> int:
+    """Images whose maps a shard job computes together (and writes as one Parquet row group):
+    enough to fill one batch of ``batch_size`` noisy copies, at least 4."""
+    return max(4, -(-batch_size // n_samples))
+
+
 def sigma_abs(x: torch.Tensor, settings: SmoothGradSettings) -> torch.Tensor:
     """Absolute noise std per image, shape (N,), for images x (N, C, H, W) in [0, 1]."""
     if settings.sigma_range == "space":

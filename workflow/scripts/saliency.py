@@ -20,7 +20,7 @@ def main(sm, log):
     rows = saliency.shard_rows(rows, p.shards, int(wc.shard))
     images = data.open_images(sm.input.images)
     model_name = f"{wc.role}-s{wc.seed}"
-    group = max(4, -(-p.batch_size // p.n_samples))
+    group = saliency.images_per_group(p.batch_size, p.n_samples)
     log(f"{model_name} on {wc.variant}, {p.draws} draw(s), shard {wc.shard}/{p.shards}: {len(rows)} images, "
         f"n={p.n_samples}, sigma={p.sigma} ({p.sigma_range}), target={p.target}, mode={p.mode}, device {device}")
 
