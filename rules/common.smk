@@ -15,6 +15,7 @@ from blurfocus.runtime import export_source_path  # noqa: E402
 
 export_source_path(SRC)  # PYTHONPATH for the jobs' scripts
 from blurfocus.config import ConfigError, validate_config  # noqa: E402
+from blurfocus import ids, seeding  # noqa: E402
 
 # ---------------------------------------------------------------- config validation
 try:
@@ -43,9 +44,9 @@ BLUR = config["blur"]
 SAL = config["saliency"]
 TRAIN = config["training"]
 SPLITS = ["train", "val", "test"]
-SEEDS = [int(s) for s in TRAIN["seeds"]]
-PRIMARY_SEED = SEEDS[0]
-ROLES = ["naive", "expert"]
+SEEDS = [int(s) for s in TRAIN["seeds"]]  # replicate indices: K models per arm
+PRIMARY_SEED = SEEDS[0]  # the first replicate feeds the original study's per-image analysis
+ROLES = [ids.NAIVE, ids.EXPERT]
 TRAIN_BLUR = BLUR["train"]
 TEST_BLURS = list(BLUR["test"])
 TEST_VARIANTS = ["clear"] + TEST_BLURS
@@ -81,7 +82,14 @@ def as_json(value):
 
 
 def model_id(role, seed):
-    return f"{role}-s{seed}"
+    return ids.model_id(role, seed)
+
+
+def get_training_seeds(wildcards):
+    """(initialization, stream) seeds of one model, from training.design (seeding.training_seeds)."""
+    return seeding.training_seeds(
+        wildcards.role, int(wildcards.seed), TRAIN["design"], TRAIN["init_seed"]
+    )
 
 
 def models_all():
@@ -135,16 +143,20 @@ def primary_models():
 
 
 def saliency_sets():
-    """(model, variant, draw) of every map set: all draws for the primary models, draw 0 for
-    the seed replicates."""
+    """(model, variant, draw) of every map set (see saliency_draws)."""
     sets = []
     for m in models_all():
-        sets += [(m, v, d) for v in TEST_VARIANTS for d in range(saliency_draws(m))]
+        sets += [(m, v, d) for v in TEST_VARIANTS for d in range(saliency_draws(m, v))]
     return sets
 
 
-def saliency_draws(model):
-    return SAL["draws"] if model in primary_models() else 1
+def saliency_draws(model, variant):
+    """SmoothGrad draws of one (model, variant): every draw for the first replicate (per-image
+    noise floors and known nulls); for the other replicates draw 0 on clear images and
+    replicate_draws on blurred ones (each model's own noise floor for the model-level tests)."""
+    if model in primary_models():
+        return SAL["draws"]
+    return 1 if variant == "clear" else SAL["replicate_draws"]
 
 
 def saliency_shards(models=None, variants=None):

@@ -24,7 +24,7 @@ rule saliency:
         topk=SAL["topk"],
         seed=SAL["seed"],
         shards=SAL["shards"],
-        draws=lambda wc: saliency_draws(model_id(wc.role, wc.seed)),
+        draws=lambda wc: saliency_draws(model_id(wc.role, wc.seed), wc.variant),
         batch_size=SAL["batch_size"],
         limit_per_class=SAL["limit_per_class"] or 0,
         precision=SAL["precision"],

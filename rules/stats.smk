@@ -41,12 +41,15 @@ rule null_tests:
     input:
         distances="results/stats/distances.parquet",
         ttests="results/stats/ttests.tsv",
+        shards=saliency_shards(),
+        maps="results/stats/map_metrics.parquet",
     output:
-        report(
+        tests=report(
             "results/stats/tests.tsv",
             caption="../workflow/report/tests.rst",
             category="Tests",
         ),
+        values="results/stats/model_values.tsv",
     log:
         "results/logs/stats/null_tests.log",
     benchmark:
@@ -58,9 +61,15 @@ rule null_tests:
         test_blurs=as_json(TEST_BLURS),
         seeds=as_json(SEEDS),
         draws=SAL["draws"],
+        replicate_draws=SAL["replicate_draws"],
+        design=TRAIN["design"],
         resamples=config["stats"]["resamples"],
+        bootstrap=config["stats"]["bootstrap"],
+        adjust=config["stats"]["adjust"],
         seed=config["stats"]["seed"],
-        code=code_version("robust", "analysis", "focus", "stats", "metrics", "saliency"),
+        code=code_version(
+            "robust", "analysis", "focus", "stats", "metrics", "saliency", "modeltests", "ids"
+        ),
     script:
         "../workflow/scripts/null_tests.py"
 
@@ -125,8 +134,9 @@ rule claims:
         alpha=config["stats"]["alpha"],
         resamples=config["stats"]["resamples"],
         stats_seed=config["stats"]["seed"],
+        adjust=config["stats"]["adjust"],
         synthetic=DATASET["source"] == "synthetic",
         dpi=config["figures"]["dpi"],
-        code=code_version("analysis", "robust", "stats", "figures"),
+        code=code_version("analysis", "robust", "stats", "figures", "modeltests", "ids"),
     script:
         "../workflow/scripts/claims.py"

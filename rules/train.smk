@@ -32,9 +32,8 @@ rule train:
         weight_decay=TRAIN["weight_decay"],
         keep=TRAIN["keep"],
         hflip=TRAIN["hflip"],
-        init_seed=lambda wc: (
-            TRAIN["init_seed"] if TRAIN["init_seed"] is not None else int(wc.seed)
-        ),
+        init_seed=lambda wc: get_training_seeds(wc)[0],
+        stream_seed=lambda wc: get_training_seeds(wc)[1],
         device=config["device"],
         code=code_version("train", "models", "data", "ingest", "runtime", "figures"),
     script:

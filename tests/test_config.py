@@ -26,7 +26,7 @@ def test_empty_config_gets_every_default():
     cfg = validate_config({})
     assert cfg["model"]["arch"] == "alexnet"
     assert cfg["blur"]["variants"] == {"blur": [{"kind": "gaussian_blur", "sigma": 2.0}]}
-    assert cfg["training"]["seeds"] == [0]
+    assert cfg["training"]["seeds"] == list(range(8)) and cfg["training"]["design"] == "independent"
 
 
 def test_validation_does_not_mutate_input():

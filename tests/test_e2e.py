@@ -74,22 +74,34 @@ def test_tiny_synthetic_end_to_end(tiny_run):
     assert list(acc.columns[:6]) == ["model", "role", "seed", "train_variant", "test_variant", "n"]
     assert {"accuracy", "loss"} <= set(acc.columns)
     assert set(zip(acc["model"], acc["test_variant"])) == {
-        ("naive-s0", "clear"), ("naive-s0", "blur"), ("expert-s0", "clear"), ("expert-s0", "blur")
+        (f"{arm}-s{s}", v) for arm in ("naive", "expert") for s in (0, 1) for v in ("clear", "blur")
     }
     assert set(acc[acc["model"] == "expert-s0"]["train_variant"]) == {"blur"}
     manifest = pd.read_parquet(results / "data" / "manifest.parquet")
     assert {"image_id", "path", "label", "split", "sha256", "width", "height"} <= set(manifest.columns)
     assert (results / "data" / "rejected.tsv").exists()
     df = check_saliency_dataset(results, ["naive-s0", "expert-s0"], ["clear", "blur"], topk=5, size=64)
-    check_distances_and_ttests(results, df)
+    check_distances_and_ttests(results, df, seeds=(0, 1))
     tests = pd.read_csv(results / "stats" / "tests.tsv", sep="\t", dtype={"rank": str})
-    assert set(tests["family"]) == {"original", "null-calibrated"}
-    assert {"wilcoxon", "sign_flip", "one_sample_t", "paired_t"} <= set(tests["test"])
-    cal = tests[tests["family"] == "null-calibrated"]
+    assert set(tests["family"]) == {"original", "per-image", "model-level"}
+    assert {"wilcoxon", "sign_flip", "one_sample_t", "paired_t", "sign_flip_models", "arm_permutation"} <= set(
+        tests["test"])
+    # model-level rows: n = models, the exact p-value floor printed, Multi-Bootstrap CIs
+    model = tests[tests["unit"] == "model"]
+    assert set(model["subset"]) >= {"all", "both_correct"}
+    two_arm = model[model["test"] == "arm_permutation"]
+    assert (two_arm["n"] == 4).all() and (model[model["test"] == "sign_flip_models"]["n"] == 2).all()
+    assert (model[model["claim_id"].str.startswith("shift:")]["p_floor"] == 0.25).all()
+    assert (model["ci_low"] <= model["mean_diff"] + 1e-9).all() and (model["mean_diff"] <= model["ci_high"] + 1e-9).all()
+    assert set(tests["unit"]) == {"model", "image"}
+    cal = tests[tests["family"] == "per-image"]
     assert ("naive:clear-vs-blur", "naive:blur:draw0-vs-draw1") in set(zip(cal["comparison"], cal["null"]))
     assert cal["known_null"].any() and set(cal["rank"]) >= {"1", "5", "mean"}
     claims = pd.read_csv(results / "stats" / "claims.tsv", sep="\t")
-    assert claims["verdict"].str.match(r"^(supported|not supported)").all()
+    assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive"}
+    assert (claims["unit"] == "model").all() and (claims["n_models"] > 0).all()
+    # with K = 2 per arm the exact floors (1/4, 2/6) cannot reach alpha: nothing is supported
+    assert not (claims["verdict"] == "supported").any()
     known = pd.read_csv(results / "stats" / "known_answer.tsv", sep="\t")
     assert set(known["measure"]) == {"shape_topk", "texture_topk", "shape_mass", "texture_mass"}
     maps = pd.read_parquet(results / "stats" / "map_metrics.parquet")
@@ -99,7 +111,7 @@ def test_tiny_synthetic_end_to_end(tiny_run):
     sanity = pd.read_csv(results / "sanity" / "randomization.tsv", sep="\t")
     assert sanity["layer"].iloc[-1] == "features.0" and (sanity[sanity["step"] == 0]["spearman"] == 1).all()
     prov = json.loads((results / "provenance.json").read_text())
-    assert prov["seeds"]["training"] == [0] and "torch" in prov["versions"]
+    assert prov["seeds"]["training"] == [0, 1] and "torch" in prov["versions"]
     for fig in ["accuracy.png", "training_curves.png", "contact_sheet.png", "focus/blur.png", "activations.png",
                 "pvalues.png", "distances.png", "nulls.png", "known_answer.png", "spread.png", "sanity.png"]:
         assert (results / "figures" / fig).stat().st_size > 1000, fig

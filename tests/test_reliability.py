@@ -168,6 +168,6 @@ def test_two_runs_from_scratch_are_identical_and_record_provenance(tmp_path, tin
         assert meta["versions"]["torch"] == torch.__version__.split("+")[0]
         assert "seeds" in meta
     prov = json.loads((work / "results" / "provenance.json").read_text())
-    assert prov["seeds"]["training"] == [0] and "device" in prov and "versions" in prov
+    assert prov["seeds"]["training"] == [0, 1] and "device" in prov and "versions" in prov
     html = (work / "results" / "report.html").read_text()
     assert "torch" in html and "seeds" in html.lower()

@@ -293,17 +293,20 @@ def test_paired_test_table_against_direct_calls():
     assert mean_rows.loc["wilcoxon", "p"] == pytest.approx(ref.pvalue)
     assert mean_rows.loc["sign_flip", "statistic"] == pytest.approx((wide["distance"] - wide["null_distance"]).mean())
 
-    # Holm and BH within each (test, comparison, null) over ranks 1..k and "mean"
+    # the configured adjustment within each (test, comparison, null) over ranks 1..k and "mean"
     for _, fam in table.groupby(["test", "comparison", "null"]):
-        assert len(fam) == k + 1
-        np.testing.assert_allclose(fam["p_holm"], stats.adjust_pvalues(fam["p"], "holm"))
-        np.testing.assert_allclose(fam["p_bh"], stats.adjust_pvalues(fam["p"], "fdr_bh"))
+        assert len(fam) == k + 1 and fam["adjust_family"].nunique() == 1
+        np.testing.assert_allclose(fam["p_adj"], stats.adjust_pvalues(fam["p"], "holm"))
+    bh = robust.paired_test_table(paired, n_resamples=199, seed=0, adjust="fdr_bh")
+    for _, fam in bh.groupby(["test", "comparison", "null"]):
+        np.testing.assert_allclose(fam["p_adj"], stats.adjust_pvalues(fam["p"], "fdr_bh"))
+    assert (bh["adjust_method"] == "fdr_bh").all()
 
     # the planted effect is found, the null comparison is not
     eff = table[table["comparison"] == "naive:clear-vs-b"]
-    assert (eff["p_holm"] < 0.05).all() and (eff["mean_diff"] > 1).all()
+    assert (eff["p_adj"] < 0.05).all() and (eff["mean_diff"] > 1).all()
     none = table[table["comparison"] == "expert:clear-vs-b"]
-    assert (none["p_holm"] > 0.05).all()
+    assert (none["p_adj"] > 0.05).all()
 
 
 def test_paired_test_table_is_deterministic_and_order_free():

@@ -223,7 +223,7 @@ def _placeholder(path: str, text: str, dpi: int) -> None:
 
 def null_figure(tests: pd.DataFrame, distances: pd.DataFrame, path: str, alpha: float = 0.05, dpi: int = 110) -> None:
     """Per (comparison, null) pair: median distance per rank of both, and the calibrated p."""
-    pairs = tests[(tests["family"] == "null-calibrated") & (tests["test"] == "wilcoxon")][["comparison", "null", "known_null"]]
+    pairs = tests[(tests["family"] == "per-image") & (tests["test"] == "wilcoxon")][["comparison", "null", "known_null"]]
     pairs = pairs.drop_duplicates().reset_index(drop=True)
     if pairs.empty:
         _placeholder(path, "no null comparisons (needs saliency.draws >= 2 or several training seeds)", dpi)
@@ -238,9 +238,9 @@ def null_figure(tests: pd.DataFrame, distances: pd.DataFrame, path: str, alpha: 
         ax.plot(b.index, b.to_numpy(), "--", color="0.4", label="null")
         row = tests[(tests["comparison"] == pr.comparison) & (tests["null"] == pr.null) & (tests["test"] == "wilcoxon")
                     & (tests["rank"].astype(str) == "mean")]
-        p = float(row["p_holm"].iloc[0]) if len(row) else float("nan")
+        p = float(row["p_adj"].iloc[0]) if len(row) else float("nan")
         tag = "known null: " if pr.known_null else ""
-        ax.set_title(f"{tag}{pr.comparison}\nvs {pr.null}\np_holm(mean) = {p:.2g}" + (" *" if p < alpha else ""), fontsize=6.5)
+        ax.set_title(f"{tag}{pr.comparison}\nvs {pr.null}\np_adj(mean) = {p:.2g}" + (" *" if p < alpha else ""), fontsize=6.5)
         ax.tick_params(labelsize=7)
     for ax in axes.ravel()[len(pairs):]:
         ax.axis("off")

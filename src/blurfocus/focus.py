@@ -4,9 +4,12 @@ The focus of a map is its top-k pixels, ranked (``saliency.topk_pixels``). For t
 same image, the distance at rank r is the Euclidean distance, in pixels of the model input,
 between their r-th focus pixels.
 
-A *condition* is (model, variant, draw): e.g. ``("naive-s0", "clear", 0)``. Model names in the
-saliency tables are ``<role>-s<seed>`` (``naive-s0``); the study's comparisons name roles only,
-for the primary (first) seed (``naive:clear-vs-blur``).
+A *condition* is (model, variant, draw): e.g. ``("naive-s0", "clear", 0)``. Model ids and
+comparison names are built in :mod:`blurfocus.ids`; the study's comparisons name arms only, for
+the primary (first) replicate (``naive:clear-vs-blur``).
+
+These per-image comparisons are conditional on the first replicate's trained weights; the
+model-level tests (:mod:`blurfocus.modeltests`) use every replicate.
 
 Null comparisons (issue "statistics that can say no") measure how far the focus moves when
 nothing of interest changes:
@@ -36,6 +39,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .ids import model_id as model_name
+from .ids import between_name, noise_name, seed_draw_name, seed_name, shift_name
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -63,34 +69,18 @@ class NullPair:
     known_null: bool = False
 
 
-def model_name(role: str, seed: int) -> str:
-    return f"{role}-s{seed}"
-
-
 def study_comparisons(test_variants: Sequence[str], seed: int) -> list[Comparison]:
     """The original study's comparisons (per blur variant) plus clear:naive-vs-expert."""
     naive, expert = model_name("naive", seed), model_name("expert", seed)
     out = []
     for b in test_variants:
         out += [
-            Comparison(f"naive:clear-vs-{b}", Condition(naive, "clear"), Condition(naive, b)),
-            Comparison(f"expert:clear-vs-{b}", Condition(expert, "clear"), Condition(expert, b)),
-            Comparison(f"{b}:naive-vs-expert", Condition(naive, b), Condition(expert, b)),
+            Comparison(shift_name("naive", b), Condition(naive, "clear"), Condition(naive, b)),
+            Comparison(shift_name("expert", b), Condition(expert, "clear"), Condition(expert, b)),
+            Comparison(between_name(b), Condition(naive, b), Condition(expert, b)),
         ]
-    out.append(Comparison("clear:naive-vs-expert", Condition(naive, "clear"), Condition(expert, "clear")))
+    out.append(Comparison(between_name("clear"), Condition(naive, "clear"), Condition(expert, "clear")))
     return out
-
-
-def noise_name(role: str, variant: str, a: int, b: int) -> str:
-    return f"{role}:{variant}:draw{a}-vs-draw{b}"
-
-
-def seed_name(variant: str, role: str, s1: int, s2: int) -> str:
-    return f"{variant}:{role}-s{s1}-vs-{role}-s{s2}"
-
-
-def seed_draw_name(variant: str, role: str, s1: int, s2: int, draw: int) -> str:
-    return f"{variant}:{role}-s{s1}@draw{draw}-vs-{role}-s{s2}"
 
 
 def null_comparisons(variants: Sequence[str], seeds: Sequence[int], draws: int) -> list[Comparison]:
@@ -121,13 +111,13 @@ def null_pairs(test_blurs: Sequence[str], seeds: Sequence[int], draws: int) -> l
         for b in test_blurs:
             for role in ("naive", "expert"):
                 pairs.append(NullPair(
-                    f"{role}:clear-vs-{b}", noise_name(role, b, 0, 1),
+                    shift_name(role, b), noise_name(role, b, 0, 1),
                     f"does blur move the {role} model's focus more than SmoothGrad noise does?"))
     if len(seeds) >= 2:
         for v in variants:
             for role in ("naive", "expert"):
                 pairs.append(NullPair(
-                    f"{v}:naive-vs-expert", seed_name(v, role, s0, seeds[1]),
+                    between_name(v), seed_name(v, role, s0, seeds[1]),
                     f"do naive and expert look at different places on {v} images, more than two "
                     f"{role} models trained with different seeds do?"))
     if draws >= 3:

@@ -192,39 +192,42 @@ def provenance_footer(versions: Mapping[str, str], device: str, seeds: Mapping[s
 
 def claims_section(claims: pd.DataFrame, tests: pd.DataFrame, alpha: float, null_figure: str) -> Section:
     """The study's claims with verdicts under the original and the null-calibrated tests."""
-    known = tests[(tests["family"] == "null-calibrated") & (tests["known_null"].astype(bool))
+    known = tests[(tests["family"] == "per-image") & (tests["known_null"].astype(bool))
                   & (tests["test"] == "wilcoxon")]
     lines = []
     for (comp, null), g in known.groupby(["comparison", "null"], sort=False):
-        sig = int((g["p_holm"] < alpha).sum())
+        sig = int((g["p_adj"] < alpha).sum())
         orig = tests[(tests["family"] == "original") & (tests["comparison"] == comp) & (tests["null"] == "0")]
-        osig = int((orig["p_holm"] < alpha).sum()) if len(orig) else 0
+        osig = int((orig["p_adj"] < alpha).sum()) if len(orig) else 0
         lines.append(
             f"<li><b>{esc(comp)}</b> (a comparison with no effect by construction) against {esc(null)}: "
             f"null-calibrated Wilcoxon significant at {sig} of {len(g)} tests (ranks and mean, Holm); "
             f"the original one-sample t-test calls it significant at {osig} of {len(orig)} ranks.</li>"
         )
     known_html = ("<p>Calibration on the data itself, comparisons where nothing changes:</p><ul>" + "".join(lines) + "</ul>") if lines else ""
-    seeds = tests[(tests["family"] == "null-calibrated") & (tests["test"] == "wilcoxon") & (tests["rank"].astype(str) == "mean")
+    seeds = tests[(tests["family"] == "per-image") & (tests["test"] == "wilcoxon") & (tests["rank"].astype(str) == "mean")
                   & tests["comparison"].str.contains("-s\\d+-vs-", regex=True)]
     seed_lines = "".join(
         f"<li><b>{esc(r.comparison)}</b>: original one-sample t-test significant at every rank; against "
-        f"{esc(r.null)}: median difference {fmt(r.median_diff)} px, p_holm {fmt(r.p_holm)}"
-        f" ({'significant' if r.p_holm < alpha else 'not significant'}).</li>"
+        f"{esc(r.null)}: median difference {fmt(r.median_diff)} px, p_adj {fmt(r.p_adj)}"
+        f" ({'significant' if r.p_adj < alpha else 'not significant'}).</li>"
         for r in seeds.itertuples()
     )
     seed_html = ("<p>Training-seed replicates (two models trained in the same condition):</p><ul>" + seed_lines + "</ul>") if seed_lines else ""
-    show = claims[["claim", "contrast", "n", "estimate", "ci_low", "ci_high", "rank_biserial", "p_original", "p_calibrated", "verdict"]]
+    show = claims[["claim", "unit", "n_models", "n_images", "estimate", "ci_low", "ci_high", "estimate_std", "effect",
+                   "p_adj", "p_floor", "verdict", "reason", "p_per_image", "p_original"]]
     body = (
-        "<p>The original study's one-sample t-test asks whether focus distances are larger than 0, which they "
-        "always are unless two maps are identical. The null-calibrated tests ask whether a comparison's distances "
-        "are larger than those of a matching null comparison in which nothing of interest changes: two SmoothGrad "
-        "draws of the same map (noise floor) for clear-vs-blur, and two training-seed replicates for naive-vs-expert. "
-        "Each pairing shares one map, so under the null hypothesis the paired distances are exchangeable and the "
-        "sign-flip test is exact. Every map has its own SmoothGrad noise.</p>"
-        "<p>Verdict per claim. Estimate = median paired difference (px for distances) with its 95% bootstrap "
-        "interval; p_original = the median Holm-adjusted p of the original test over the ranks; p_calibrated = "
-        "Holm-adjusted Wilcoxon p on the per-image mean over ranks.</p>"
+        "<p>Each claim of the study is about a training regime, so it is tested at the model level: every arm "
+        "has K replicate models, each model is reduced to one number (an image mean, or a model-pair distance), "
+        "and the test asks whether those numbers differ between arms, or from each model's SmoothGrad noise floor, "
+        "beyond model-to-model variation (exact sign-flip and arm-relabeling tests; p_floor is the smallest p each "
+        "can give). Estimates (px for distances) have 95% Multi-Bootstrap intervals resampling models and images; "
+        "estimate_std is the estimate in model-to-model standard deviations. A claim is <i>supported</i> only when "
+        "the adjusted p &lt; alpha and the interval excludes 0 on the claimed side.</p>"
+        "<p>p_per_image: the per-image Wilcoxon test on the first replicate against its matching null (two SmoothGrad "
+        "draws, or two replicates); conditional on those trained weights, it says nothing about the regime. "
+        "p_original: the study's one-sample t-test (median adjusted p over ranks), significant for any two maps "
+        "that are not identical.</p>"
         + table_html(show, left=["claim", "contrast", "verdict"])
         + known_html + seed_html + img_tag(null_figure, "comparisons and their nulls")
     )
@@ -238,7 +241,7 @@ def known_answer_section(known: pd.DataFrame, figure: str) -> Section | None:
     lines = "".join(
         f"<li>{esc(r.variant)} images: top-k pixels in the shape cue {r.expert_mean:.0%} for the expert vs "
         f"{r.naive_mean:.0%} for the naive model (difference {r.mean_diff_expert_minus_naive:+.0%}, 95% CI "
-        f"{r.ci_low:+.0%} to {r.ci_high:+.0%}, Holm p {fmt(r.p_holm)}).</li>"
+        f"{r.ci_low:+.0%} to {r.ci_high:+.0%}, adjusted p {fmt(r.p_adj)}).</li>"
         for r in shape.itertuples()
     )
     tex = known[(known["measure"] == "texture_topk")]

@@ -36,9 +36,13 @@ Choices (see :func:`paired_tests`):
   has a lumpy bootstrap distribution for which BCa's bias correction (the share of resamples
   below the estimate) and jackknife acceleration are unstable.
 
-Multiple testing (:func:`paired_test_table`): Holm and Benjamini-Hochberg, each within a
-family = one (test, comparison, null) over the ranks 1..k and the per-image mean over ranks
-(``rank="mean"``).
+Multiple testing (:func:`paired_test_table`): the configured method (``stats.adjust``, one
+path for every table: ``stats.adjust_pvalues``) within a family = one (test, comparison, null)
+over the ranks 1..k and the per-image mean over ranks (``rank="mean"``).
+
+These tests treat the test images of *one* trained model (or pair of models) as the units, so
+their verdicts are conditional on those trained weights; claims about training regimes are
+tested across replicate models in :mod:`blurfocus.modeltests`.
 """
 
 from __future__ import annotations
@@ -59,8 +63,8 @@ PAIRED_COLUMNS = ["comparison", "null", "image_id", "rank", "distance", "null_di
 ROBUST_COLUMNS = [
     "test", "comparison", "null", "rank", "n", "mean_distance", "mean_null_distance",
     "median_diff", "mean_diff", "ci_low", "ci_high", "median_ci_low", "median_ci_high",
-    "rank_biserial", "cohens_dz", "statistic", "p", "p_holm", "p_bh", "alternative", "method",
-    "ci_method",
+    "rank_biserial", "cohens_dz", "statistic", "p", "p_floor", "p_adj", "adjust_method", "adjust_family",
+    "alternative", "method", "ci_method",
 ]
 
 
@@ -248,6 +252,7 @@ def paired_test_table(
     seed: int = 0,
     confidence: float = 0.95,
     n_boot: int | None = None,
+    adjust: str = "holm",
 ) -> pd.DataFrame:
     """Long table of :func:`paired_tests` for every (comparison, null) and rank; columns
     :data:`ROBUST_COLUMNS`.
@@ -255,8 +260,10 @@ def paired_test_table(
     ``paired``: :data:`PAIRED_COLUMNS` (see :func:`pair_distances`). For each (comparison,
     null), each rank r gives one row per test (``wilcoxon``, ``sign_flip``), and so does the
     per-image mean over ranks (``rank="mean"``; images with a rank missing on either side are
-    left out of it). ``rank`` is a string column ("1", ..., "mean"). ``p_holm`` and ``p_bh``
-    adjust ``p`` within each (test, comparison, null) over its ranks and "mean". Each family
+    left out of it). ``rank`` is a string column ("1", ..., "mean"). ``p_adj`` adjusts ``p``
+    by ``adjust`` within each (test, comparison, null) over its ranks and "mean" (named in
+    ``adjust_family``); ``p_floor`` is the smallest p the test can give (exact sign flips:
+    2^-n; Monte Carlo: 1/(1 + n_resamples); Wilcoxon's normal approximation: none, NaN). Each family
     draws its random numbers from a seed derived from (seed, comparison, null, rank), so the
     table does not depend on row order. Effect sizes and CIs are the same on both test rows.
     """
@@ -286,17 +293,22 @@ def paired_test_table(
                 "rank_biserial": res["rank_biserial"], "cohens_dz": res["cohens_dz"],
                 "alternative": alternative, "ci_method": res["ci_method"],
             }
+            n = res["n"]
+            floors = {"wilcoxon": np.nan,
+                      "sign_flip": 2.0**-n if 2.0**n <= n_resamples else 1.0 / (1 + n_resamples)}
             for test in ("wilcoxon", "sign_flip"):
                 rows.append({
                     **common, "test": test, "statistic": res[f"{test}_statistic"], "p": res[f"{test}_p"],
-                    "method": res[f"{test}_method"],
+                    "p_floor": floors[test], "method": res[f"{test}_method"],
                 })
-    table = pd.DataFrame(rows, columns=[c for c in ROBUST_COLUMNS if c not in ("p_holm", "p_bh")])
-    table["p_holm"] = np.nan
-    table["p_bh"] = np.nan
-    for _, idx in table.groupby(["test", "comparison", "null"], sort=False).groups.items():
-        table.loc[idx, "p_holm"] = adjust_pvalues(table.loc[idx, "p"].to_numpy(), "holm")
-        table.loc[idx, "p_bh"] = adjust_pvalues(table.loc[idx, "p"].to_numpy(), "fdr_bh")
+    table = pd.DataFrame(rows, columns=[c for c in ROBUST_COLUMNS if c not in ("p_adj", "adjust_method",
+                                                                               "adjust_family")])
+    table["p_adj"] = np.nan
+    table["adjust_method"] = adjust
+    table["adjust_family"] = ""
+    for (test, comparison, null), idx in table.groupby(["test", "comparison", "null"], sort=False).groups.items():
+        table.loc[idx, "p_adj"] = adjust_pvalues(table.loc[idx, "p"].to_numpy(), adjust)
+        table.loc[idx, "adjust_family"] = f"per-image {test}: {comparison} vs {null}, ranks and mean"
     table = table[ROBUST_COLUMNS]
     order = {"wilcoxon": 0, "sign_flip": 1}
     return table.sort_values(

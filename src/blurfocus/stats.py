@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from .ids import between_name, shift_name
+
 ADJUST_METHODS = ("holm", "bonferroni", "fdr_bh")
 TTEST_COLUMNS = [
     "test", "comparison", "rank", "n", "mean", "sd", "statistic", "p", "p_adj", "adjust_method", "alternative",
@@ -104,11 +106,11 @@ def study_ttests(
     for comparison in dict.fromkeys(distances["comparison"]):  # the order of the distances table
         add("one_sample_t", comparison, matrix(distances, comparison), "two-sided")
     for b in test_variants:
-        model = matrix(distances, f"{b}:naive-vs-expert")
+        model = matrix(distances, between_name(b))
         for role in ("naive", "expert"):
-            blur = matrix(distances, f"{role}:clear-vs-{b}")
+            blur = matrix(distances, shift_name(role, b))
             ids = model.index.intersection(blur.index)
             diff = model.loc[ids] - blur.loc[ids]
             # paired t-test of model vs blur distance == one-sample test of the differences
-            add("paired_t", f"{b}:naive-vs-expert>{role}:clear-vs-{b}", diff, "greater")
+            add("paired_t", f"{between_name(b)}>{shift_name(role, b)}", diff, "greater")
     return pd.DataFrame(rows, columns=TTEST_COLUMNS)

@@ -1,10 +1,10 @@
-"""Verdicts on the original study's claims, known-answer scores, and their figures."""
+"""Verdicts on the original study's claims (at the model level), known-answer scores, and their figures."""
 
 import json
 
 import pandas as pd
 
-from blurfocus import analysis, figures
+from blurfocus import analysis, figures, modeltests
 from blurfocus.runtime import run_job
 
 
@@ -14,12 +14,13 @@ def main(sm, log):
     tests = pd.read_csv(sm.input.tests, sep="\t", dtype={"rank": str, "null": str})
     maps = pd.read_parquet(sm.input.maps)
     blurs = json.loads(p.test_blurs)
-    claims = analysis.claims_table(distances, tests, maps, blurs, p.seed, p.alpha, p.resamples, p.stats_seed)
+    claims = analysis.claims_table(tests, modeltests.study_claims(blurs), p.alpha)
     claims.to_csv(sm.output.claims, sep="\t", index=False, float_format="%.6g")
     for r in claims.itertuples():
-        log(f"{r.claim}: {r.verdict} (estimate {r.estimate:.3g}, p_original {r.p_original:.3g}, p_calibrated {r.p_calibrated:.3g})")
+        log(f"{r.claim}: {r.verdict} ({r.reason}; estimate {r.estimate:.3g}, CI {r.ci_low:.3g} to {r.ci_high:.3g}, "
+            f"p_adj {r.p_adj:.3g})")
     if p.synthetic and "shape_topk" in maps.columns:
-        known = analysis.known_answer_table(maps, p.seed, p.alpha, p.resamples, p.stats_seed)
+        known = analysis.known_answer_table(maps, p.seed, p.alpha, p.resamples, p.stats_seed, p.adjust)
     else:
         known = pd.DataFrame(columns=["variant", "measure", "naive_mean", "expert_mean", "n"])
     known.to_csv(sm.output.known, sep="\t", index=False, float_format="%.6g")

@@ -1,12 +1,32 @@
-"""Null-calibrated tests (Wilcoxon, sign-flip) of every comparison against its matching null,
-next to the original study's t-tests: results/stats/tests.tsv."""
+"""Every test in one table, results/stats/tests.tsv: the original study's t-tests, the per-image
+tests against matching nulls (conditional on the first replicate's weights), and the model-level
+tests across replicate models (results/stats/model_values.tsv holds their per-model numbers)."""
 
 import json
 
 import pandas as pd
+import pyarrow.dataset as pads
 
-from blurfocus import analysis, focus, robust
+from blurfocus import analysis, focus, ids, modeltests, robust
 from blurfocus.runtime import run_job
+
+
+def model_level(sm, p, log):
+    """Model-level tests, or an empty table when the design has one replicate or one draw."""
+    blurs, seeds = json.loads(p.test_blurs), json.loads(p.seeds)
+    if len(seeds) < 2 or p.replicate_draws < 2 or p.draws < 2:
+        log("model-level tests skipped: they need >= 2 replicates per arm and >= 2 draws on blurred images")
+        return pd.DataFrame(columns=modeltests.MODEL_COLUMNS), pd.DataFrame()
+    maps = pads.dataset(list(sm.input.shards), format="parquet").to_table(
+        columns=["image_id", "label", "class_name", "model", "variant", "draw", "topk_rows", "topk_cols"]
+    ).to_pandas()
+    names = dict(maps.drop_duplicates("label")[["label", "class_name"]].itertuples(index=False))
+    arms = {arm: [ids.model_id(arm, s) for s in seeds] for arm in (ids.NAIVE, ids.EXPERT)}
+    data = modeltests.build_model_data(maps, pd.read_parquet(sm.input.maps), arms, blurs, names)
+    log(f"model-level data: {len(data.models)} models, {len(data.images)} images")
+    table = modeltests.model_level_tests(data, modeltests.study_claims(blurs), paired=p.design == "paired",
+                                         n_boot=p.bootstrap, seed=p.seed)
+    return table, modeltests.per_model_values(data, blurs)
 
 
 def main(sm, log):
@@ -15,15 +35,14 @@ def main(sm, log):
     pairs = focus.null_pairs(json.loads(p.test_blurs), json.loads(p.seeds), p.draws)
     paired = robust.pair_distances(distances, pairs)
     log(f"{len(pairs)} (comparison, null) pairs, {paired['image_id'].nunique()} images")
-    table = robust.paired_test_table(paired, n_resamples=p.resamples, seed=p.seed)
-    tests = analysis.tests_table(pd.read_csv(sm.input.ttests, sep="\t"), table, pairs)
-    tests.to_csv(sm.output[0], sep="\t", index=False, float_format="%.6g")
-    for pair in pairs:
-        row = tests[(tests["comparison"] == pair.comparison) & (tests["null"] == pair.null)
-                    & (tests["test"] == "wilcoxon") & (tests["rank"] == "mean")]
-        if len(row):
-            r = row.iloc[0]
-            log(f"{pair.comparison} vs {pair.null}: median diff {r['median_diff']:.2f} px, p_holm {r['p_holm']:.3g}")
+    table = robust.paired_test_table(paired, n_resamples=p.resamples, seed=p.seed, adjust=p.adjust)
+    model_table, values = model_level(sm, p, log)
+    tests = analysis.tests_table(pd.read_csv(sm.input.ttests, sep="\t"), table, pairs, model_table, p.adjust)
+    tests.to_csv(sm.output.tests, sep="\t", index=False, float_format="%.6g")
+    values.to_csv(sm.output.values, sep="\t", index=False, float_format="%.6g")
+    for r in tests[tests["unit"] == "model"].itertuples():
+        log(f"[model, {r.subset}] {r.claim_id}: estimate {r.mean_diff:.3g} (CI {r.ci_low:.3g} to {r.ci_high:.3g}), "
+            f"p {r.p:.3g}, p_adj {r.p_adj:.3g}, floor {r.p_floor:.3g}")
 
 
 run_job(snakemake, main)  # noqa: F821

@@ -35,15 +35,15 @@ def main(sm, log):
     train_y = torch.as_tensor(tr["label"].to_numpy(), dtype=torch.long)
     val_y = torch.as_tensor(va["label"].to_numpy(), dtype=torch.long)
     seed = int(wc.seed)
-    torch.manual_seed(p.init_seed)  # the same initialization for naive and expert (and replicates)
+    torch.manual_seed(p.init_seed)  # this model's initialization (seeding.training_seeds)
     model, pre = models.build_model(p.arch, p.weights, len(classes))
     trainable = models.set_trainable(model, json.loads(p.trainable), pre["head"])
     n_params = sum(q.numel() for n, q in model.net.named_parameters() if n in set(trainable))
-    log(f"{wc.role}-s{seed}: {p.arch} (weights {p.weights}, init seed {p.init_seed}) on {p.train_variant} images, "
+    log(f"{wc.role}-s{seed}: {p.arch} (weights {p.weights}, init seed {p.init_seed}, stream seed {p.stream_seed}) on {p.train_variant} images, "
         f"{len(train_x)} train / {len(val_x)} val, {n_params} trainable parameters, device {device}")
     settings = train.TrainSettings(
         epochs=p.epochs, batch_size=p.batch_size, optimizer=p.optimizer, lr=p.lr,
-        momentum=p.momentum, weight_decay=p.weight_decay, seed=seed, keep=p.keep, hflip=p.hflip,
+        momentum=p.momentum, weight_decay=p.weight_decay, seed=p.stream_seed, keep=p.keep, hflip=p.hflip,
     )
     key = settings.key({"arch": p.arch, "weights": p.weights, "trainable": p.trainable, "init_seed": p.init_seed,
                         "train": file_digest(sm.input.train), "val": file_digest(sm.input.val),
@@ -56,7 +56,7 @@ def main(sm, log):
     meta = {
         "arch": p.arch, "weights": p.weights, "classes": classes,
         "input_size": int(train_x.shape[-1]), "mean": pre["mean"], "std": pre["std"],
-        "role": wc.role, "seed": seed, "init_seed": p.init_seed, "train_variant": p.train_variant,
+        "role": wc.role, "seed": seed, "init_seed": p.init_seed, "stream_seed": p.stream_seed, "train_variant": p.train_variant,
         "kept": settings.keep, "epoch": result.kept_epoch, "val_accuracy": result.val_accuracy,
         "versions": runtime.versions(), "device": runtime.device_description(device),
     }
