@@ -188,3 +188,67 @@ def test_select_and_shard_rows():
     parts = [saliency.shard_rows(rows, 3, i)["image_id"].tolist() for i in range(3)]
     assert sum(parts, []) == list("abcdefg")
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def test_blurred_image_gets_the_sigma_of_its_clear_image():
+    """Maps of a blurred image use σ from the clear image: the map equals an independent
+    Captum computation with the image's noise scaled by the clear image's σ (issue 10)."""
+    model = tiny_model()
+    clear = images(2)
+    blurred = 0.5 + 0.3 * (clear - 0.5)  # a smaller range, as blurring gives
+    s = saliency.SmoothGradSettings(n_samples=5, target="predicted")
+    clear_sigma = s.sigma * (clear.reshape(2, -1).amax(1) - clear.reshape(2, -1).amin(1))
+    out = saliency.saliency_maps(model, blurred, ["a", "b"], [0, 1], s, noise_sigma=saliency.sigma_abs(clear, s))
+    torch.testing.assert_close(out["sigma_abs"], clear_sigma)
+    assert not torch.allclose(out["sigma_abs"], saliency.sigma_abs(blurred, s))
+    for i, image_id in enumerate(["a", "b"]):
+        noise = saliency.image_noise(image_id, clear.shape[1:], 5, 0) * clear_sigma[i]
+        ref = captum_smoothgrad(model, blurred[i : i + 1], noise, int(out["pred"][i])).abs().sum(0)
+        torch.testing.assert_close(out["map"][i], ref, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="noise_sigma"):
+        saliency.saliency_maps(model, blurred, ["a", "b"], [0, 1], s, noise_sigma=torch.ones(3))
+
+
+def test_settings_from_config_json_roundtrip_and_errors():
+    from blurfocus.config import validate_config
+    from blurfocus.smoothgrad_settings import SmoothGradSettings
+
+    cfg = validate_config({"saliency": {"n_samples": 7, "sigma": 0.2, "precision": "bf16"}})
+    s = SmoothGradSettings.from_config(cfg["saliency"])
+    assert (s.n_samples, s.sigma, s.precision, s.batch_size) == (7, 0.2, "bf16", cfg["saliency"]["batch_size"])
+    text = s.to_json()
+    assert SmoothGradSettings.from_json(text) == s
+    assert text == SmoothGradSettings.from_config(dict(reversed(list(cfg["saliency"].items())))).to_json()  # stable
+    with pytest.raises(ValueError, match="expected the keys"):
+        SmoothGradSettings.from_json('{"n_samples": 3}')
+    with pytest.raises(ValueError, match="not JSON"):
+        SmoothGradSettings.from_json("n_samples=3")
+    with pytest.raises(ValueError, match="saliency.sigma_range"):
+        SmoothGradSettings.from_config({"sigma_range": "blurred"})
+    with pytest.raises(ValueError, match="saliency.n_samples"):
+        SmoothGradSettings.from_config({"n_samples": "25"})
+    assert "clear" in s.sigma_reference and "[0, 1]" in SmoothGradSettings(sigma_range="space").sigma_reference
+
+
+@pytest.mark.e2e
+def test_every_map_of_an_image_has_the_same_sigma(tiny_run):
+    """All maps of one image (every model, variant, draw) carry the σ of its clear version."""
+    import json
+
+    import pandas as pd
+
+    from blurfocus import data, ingest
+
+    dataset = pads.dataset(str(tiny_run / "results" / "saliency"), format="parquet")
+    df = dataset.to_table(columns=["image_id", "model", "variant", "draw", "sigma_abs"]).to_pandas()
+    assert df["variant"].nunique() >= 2 and df["draw"].nunique() >= 2
+    assert (df.groupby("image_id")["sigma_abs"].nunique() == 1).all()
+    meta = json.loads(dataset.schema.metadata[b"blurfocus.smoothgrad"])
+    assert meta["sigma_range"] == "image" and meta["sigma_reference"].startswith("clear image range")
+    # and that σ is sigma × (max - min) of the clear image
+    rows = ingest.load_split(pd.read_parquet(tiny_run / "results" / "data" / "manifest.parquet"), "test")
+    clear = data.open_images(tiny_run / "results" / "data" / "clear" / "test.npy")
+    sig = df.groupby("image_id")["sigma_abs"].first()
+    idx = rows.set_index("image_id").loc[sig.index, "split_index"].to_numpy()
+    flat = clear[idx].reshape(len(idx), -1).astype(np.float64) / 255
+    np.testing.assert_allclose(sig.to_numpy(), meta["sigma"] * (flat.max(1) - flat.min(1)), rtol=1e-6)

@@ -5,9 +5,12 @@ Conventions
 - Images are float32 tensors in **[0, 1] pixel space**, shape (N, 3, H, W); the model
   (:class:`blurfocus.models.Normalized`) normalizes internally. Noise θ ~ N(0, σ²) is added in
   this pixel space, *before* normalization, and gradients are taken with respect to it.
-- σ = ``sigma`` × range, where range is ``max(x) - min(x)`` of each image (``sigma_range:
-  image``, as PAIR's reference implementation) or 1 (``space``: the [0, 1] range). The
-  absolute σ of every image is recorded.
+- σ = ``sigma`` × range, where range is ``max - min`` of the **clear** version of the image
+  (``sigma_range: image``, PAIR's reference implementation applied to the clear image) or 1
+  (``space``: the [0, 1] range). Every map of one image -- every model, every variant (clear or
+  blurred), every draw -- therefore gets the same absolute σ: a blurred image's own range is
+  smaller, and noise scaled to it would make its maps less noisy than the clear ones (issue 10).
+  The absolute σ of every map is recorded (``sigma_abs``).
 - ``target``: ``both`` (every class; the maps of the classes are summed, as the original study
   did), ``predicted`` (argmax on the clean image) or ``label``.
 - ``mode``: ``smoothgrad`` = mean_i g_i; ``smoothgrad_sq`` = mean_i g_i²; ``vargrad`` =
@@ -26,7 +29,6 @@ Conventions
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -36,42 +38,7 @@ import torch
 from torch import nn
 
 from .seeding import stable_seed
-
-MODES = ("smoothgrad", "smoothgrad_sq", "vargrad")
-REDUCTIONS = ("abs_sum", "sum", "abs_max", "l2")
-TARGETS = ("both", "predicted", "label")
-NOISE_SPACE = "pixel space [0, 1], added before mean/std normalization"
-
-
-@dataclass(frozen=True)
-class SmoothGradSettings:
-    """SmoothGrad parameters (see the module docstring for their meaning)."""
-
-    n_samples: int = 25
-    sigma: float = 0.15
-    sigma_range: str = "image"
-    target: str = "both"
-    mode: str = "smoothgrad"
-    reduce: str = "abs_sum"
-    seed: int = 0
-    batch_size: int = 64
-    precision: str = "fp32"
-
-    def __post_init__(self) -> None:
-        if self.n_samples < 1:
-            raise ValueError(f"saliency.n_samples: {self.n_samples} must be >= 1")
-        if not self.sigma > 0:
-            raise ValueError(f"saliency.sigma: {self.sigma} must be > 0")
-        for name, value, allowed in (
-            ("mode", self.mode, MODES),
-            ("reduce", self.reduce, REDUCTIONS),
-            ("target", self.target, TARGETS),
-            ("sigma_range", self.sigma_range, ("image", "space")),
-            ("precision", self.precision, ("fp32", "bf16")),
-        ):
-            if value not in allowed:
-                raise ValueError(f"saliency.{name}: {value!r} not one of {', '.join(allowed)}")
-
+from .smoothgrad_settings import NOISE_SPACE, SmoothGradSettings  # noqa: F401  (re-exported)
 
 def images_per_group(batch_size: int, n_samples: int) -> int:
     """Images whose maps a shard job computes together (and writes as one Parquet row group):
@@ -79,11 +46,13 @@ def images_per_group(batch_size: int, n_samples: int) -> int:
     return max(4, -(-batch_size // n_samples))
 
 
-def sigma_abs(x: torch.Tensor, settings: SmoothGradSettings) -> torch.Tensor:
-    """Absolute noise std per image, shape (N,), for images x (N, C, H, W) in [0, 1]."""
+def sigma_abs(clear: torch.Tensor, settings: SmoothGradSettings) -> torch.Tensor:
+    """Absolute noise std per image, shape (N,) float32 on the CPU, from the **clear** versions
+    (N, C, H, W) in [0, 1] of the images (``sigma_range: image``: sigma × (max − min) of each clear
+    image; ``space``: sigma). Use it for every variant, model and draw of those images."""
     if settings.sigma_range == "space":
-        return torch.full((x.shape[0],), float(settings.sigma), dtype=torch.float32)
-    flat = x.reshape(x.shape[0], -1)
+        return torch.full((clear.shape[0],), float(settings.sigma), dtype=torch.float32)
+    flat = clear.reshape(clear.shape[0], -1)
     return settings.sigma * (flat.amax(1) - flat.amin(1)).float().cpu()
 
 
@@ -229,8 +198,14 @@ def saliency_maps(
     stream: Sequence[object] = (),
     device: torch.device | str = "cpu",
     num_classes: int | None = None,
+    noise_sigma: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """SmoothGrad maps of a batch of images (noise of image i seeded by (seed, stream, draw, id)).
+    """SmoothGrad maps of a batch of images x (N, C, H, W) in [0, 1] (noise of image i seeded by
+    (seed, stream, draw, id)).
+
+    ``noise_sigma`` (N,) is the absolute noise std of each image, ``sigma_abs(clear, settings)``
+    of the clear versions of the images; it must be passed when x is blurred. Default:
+    ``sigma_abs(x, settings)``, right only when x holds the clear images.
 
     Returns ``map`` (N, H, W) float32 (CPU), ``pred`` (N,), ``prob`` (N,) (softmax probability
     of the predicted class on the clean image), ``prob_label`` (N,) and ``sigma_abs`` (N,).
@@ -247,7 +222,12 @@ def saliency_maps(
         targets = pred[:, None]
     else:
         targets = torch.as_tensor(list(labels), dtype=torch.long)[:, None]
-    sig = sigma_abs(x, settings)
+    if noise_sigma is None:
+        sig = sigma_abs(x, settings)
+    else:
+        sig = torch.as_tensor(noise_sigma, dtype=torch.float32).reshape(-1).cpu()
+        if sig.shape[0] != len(x):
+            raise ValueError(f"noise_sigma has {sig.shape[0]} values for {len(x)} images")
     noise = [
         image_noise(image_ids[i], x.shape[1:], settings.n_samples, settings.seed, draw, stream) * sig[i]
         for i in range(len(x))
@@ -314,7 +294,7 @@ SCHEMA = pa.schema(
 
 def settings_metadata(settings: SmoothGradSettings, **extra: object) -> dict[bytes, bytes]:
     """Parquet key-value metadata: the SmoothGrad settings and provenance, as JSON."""
-    meta = {**asdict(settings), "noise_space": NOISE_SPACE, **extra}
+    meta = {**settings.metadata(), **extra}
     return {b"blurfocus.smoothgrad": json.dumps(meta, sort_keys=True, default=str).encode()}
 
 
