@@ -29,7 +29,15 @@ rule saliency:
         limit_per_class=SAL["limit_per_class"] or 0,
         device=config["device"],
         code=code_version(
-            "saliency", "smoothgrad_settings", "models", "data", "ingest", "runtime"
+            "smoothgrad",
+            "smoothgrad_settings",
+            "selection",
+            "mapstore",
+            "topk",
+            "models",
+            "data",
+            "ingest",
+            "runtime",
         ),
     script:
         "../workflow/scripts/saliency.py"

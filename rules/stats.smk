@@ -11,7 +11,7 @@ rule distances:
         test_blurs=as_json(TEST_BLURS),
         seeds=as_json(SEEDS),
         draws=SAL["draws"],
-        code=code_version("focus", "saliency"),
+        code=code_version("focus"),
     script:
         "../workflow/scripts/distances.py"
 
@@ -60,7 +60,16 @@ rule null_tests:
         draws=SAL["draws"],
         resamples=config["stats"]["resamples"],
         seed=config["stats"]["seed"],
-        code=code_version("robust", "analysis", "focus", "stats", "metrics", "saliency"),
+        code=code_version(
+            "robust",
+            "analysis",
+            "focus",
+            "stats",
+            "metrics",
+            "mapstore",
+            "topk",
+            "smoothgrad_settings",
+        ),
     script:
         "../workflow/scripts/null_tests.py"
 
@@ -83,7 +92,15 @@ rule focus_metrics:
         seeds=as_json(SEEDS),
         draws=SAL["draws"],
         sets=as_json(saliency_sets()),
-        code=code_version("analysis", "metrics", "focus", "saliency", "synthetic"),
+        code=code_version(
+            "analysis",
+            "metrics",
+            "focus",
+            "mapstore",
+            "topk",
+            "smoothgrad_settings",
+            "synthetic",
+        ),
     script:
         "../workflow/scripts/focus_metrics.py"
 

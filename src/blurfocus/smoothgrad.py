@@ -1,4 +1,5 @@
-"""SmoothGrad saliency maps (Smilkov et al., 2017), batched, per-image seeded, streamed to Parquet.
+"""The SmoothGrad engine (Smilkov et al., 2017): input-gradient maps of a frozen model, batched,
+per-image seeded. Settings: :mod:`blurfocus.smoothgrad_settings`; storage: :mod:`blurfocus.mapstore`.
 
 Conventions
 -----------
@@ -28,22 +29,13 @@ Conventions
 
 from __future__ import annotations
 
-import json
-from typing import Callable, Iterator, Sequence
+from typing import Sequence
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from torch import nn
 
 from .seeding import stable_seed
-from .smoothgrad_settings import NOISE_SPACE, SmoothGradSettings  # noqa: F401  (re-exported)
-
-def images_per_group(batch_size: int, n_samples: int) -> int:
-    """Images whose maps a shard job computes together (and writes as one Parquet row group):
-    enough to fill one batch of ``batch_size`` noisy copies, at least 4."""
-    return max(4, -(-batch_size // n_samples))
+from .smoothgrad_settings import SmoothGradSettings
 
 
 def sigma_abs(clear: torch.Tensor, settings: SmoothGradSettings) -> torch.Tensor:
@@ -242,139 +234,3 @@ def saliency_maps(
         "prob_label": probs.gather(1, lab[:, None])[:, 0],
         "sigma_abs": sig,
     }
-
-
-# --------------------------------------------------------------------------- focus
-
-
-def topk_pixels(saliency_map: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The k highest pixels of an HxW map, ranked; ties broken by row-major pixel index.
-
-    Returns (rows, cols, values), each of length k (int32, int32, float32).
-    """
-    h, w = saliency_map.shape
-    if not 1 <= k <= h * w:
-        raise ValueError(f"topk: k={k} must be between 1 and the number of pixels ({h * w})")
-    flat = np.asarray(saliency_map, dtype=np.float64).ravel()
-    flat = np.where(np.isnan(flat), -np.inf, flat)
-    if k < flat.size:
-        kth = np.partition(flat, flat.size - k)[flat.size - k]
-        cand = np.flatnonzero(flat >= kth)  # all ties at the boundary, in index order
-    else:
-        cand = np.arange(flat.size)
-    order = cand[np.argsort(-flat[cand], kind="stable")][:k]
-    rows, cols = np.divmod(order, w)
-    return rows.astype(np.int32), cols.astype(np.int32), flat[order].astype(np.float32)
-
-
-# --------------------------------------------------------------------------- parquet
-
-
-SCHEMA = pa.schema(
-    [
-        ("image_id", pa.string()),
-        ("label", pa.int32()),
-        ("class_name", pa.string()),
-        ("model", pa.string()),
-        ("variant", pa.string()),
-        ("draw", pa.int16()),
-        ("pred", pa.int32()),
-        ("prob", pa.float32()),
-        ("prob_label", pa.float32()),
-        ("sigma_abs", pa.float32()),
-        ("map_height", pa.int32()),
-        ("map_width", pa.int32()),
-        ("map", pa.list_(pa.float16())),
-        ("topk_rows", pa.list_(pa.int32())),
-        ("topk_cols", pa.list_(pa.int32())),
-        ("topk_values", pa.list_(pa.float32())),
-    ]
-)
-
-
-def settings_metadata(settings: SmoothGradSettings, **extra: object) -> dict[bytes, bytes]:
-    """Parquet key-value metadata: the SmoothGrad settings and provenance, as JSON."""
-    meta = {**settings.metadata(), **extra}
-    return {b"blurfocus.smoothgrad": json.dumps(meta, sort_keys=True, default=str).encode()}
-
-
-def write_maps(
-    path: str,
-    batches: Iterator[dict[str, object]],
-    settings: SmoothGradSettings,
-    topk: int,
-    metadata: dict[str, object],
-    log_fn: Callable[[str], None] = print,
-) -> int:
-    """Stream batches of maps to a Parquet file, one row group per batch; returns the row count.
-
-    Each batch holds ``map`` (B, H, W), per-row ``image_id, label, class_name, pred, prob,
-    prob_label, sigma_abs`` and scalar ``model, variant, draw``. The file is written to
-    ``path + '.tmp'`` and renamed when complete, so an interrupted job leaves no Parquet file.
-    """
-    schema = SCHEMA.with_metadata(settings_metadata(settings, topk=topk, **metadata))
-    tmp = path + ".tmp"
-    rows = 0
-    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        for b in batches:
-            maps = np.asarray(b["map"], dtype=np.float32)
-            nb, h, w = maps.shape
-            tk = [topk_pixels(m, topk) for m in maps]
-            table = pa.table(
-                {
-                    "image_id": pa.array(list(b["image_id"]), pa.string()),
-                    "label": pa.array(np.asarray(b["label"], dtype=np.int32)),
-                    "class_name": pa.array(list(b["class_name"]), pa.string()),
-                    "model": pa.array([b["model"]] * nb, pa.string()),
-                    "variant": pa.array([b["variant"]] * nb, pa.string()),
-                    "draw": pa.array(np.full(nb, b["draw"], dtype=np.int16)),
-                    "pred": pa.array(np.asarray(b["pred"], dtype=np.int32)),
-                    "prob": pa.array(np.asarray(b["prob"], dtype=np.float32)),
-                    "prob_label": pa.array(np.asarray(b["prob_label"], dtype=np.float32)),
-                    "sigma_abs": pa.array(np.asarray(b["sigma_abs"], dtype=np.float32)),
-                    "map_height": pa.array(np.full(nb, h, dtype=np.int32)),
-                    "map_width": pa.array(np.full(nb, w, dtype=np.int32)),
-                    "map": pa.ListArray.from_arrays(
-                        pa.array(np.arange(0, nb * h * w + 1, h * w, dtype=np.int32)),
-                        pa.array(maps.astype(np.float16).ravel()),
-                    ),
-                    "topk_rows": pa.array([t[0] for t in tk], pa.list_(pa.int32())),
-                    "topk_cols": pa.array([t[1] for t in tk], pa.list_(pa.int32())),
-                    "topk_values": pa.array([t[2] for t in tk], pa.list_(pa.float32())),
-                },
-                schema=schema,
-            )
-            writer.write_table(table)
-            rows += nb
-            log_fn(f"wrote {rows} maps")
-    import os
-
-    os.replace(tmp, path)
-    return rows
-
-
-def read_maps(table: pa.Table) -> np.ndarray:
-    """The ``map`` column of a saliency table as float32 (N, H, W)."""
-    h = table.column("map_height")[0].as_py()
-    w = table.column("map_width")[0].as_py()
-    flat = table.column("map").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    return flat.astype(np.float32).reshape(-1, h, w)
-
-
-# --------------------------------------------------------------------------- selection
-
-
-def select_images(test_rows, limit_per_class: int | None):
-    """Test rows that get maps: all, or the first ``limit_per_class`` of each class (array order)."""
-    if not limit_per_class:
-        return test_rows.reset_index(drop=True)
-    keep = test_rows.groupby("label", sort=False, group_keys=False).head(limit_per_class)
-    return keep.sort_values("split_index").reset_index(drop=True)
-
-
-def shard_rows(rows, shards: int, shard: int):
-    """Rows of shard ``shard`` of ``shards`` (contiguous, sizes differ by at most one)."""
-    if not 0 <= shard < shards:
-        raise ValueError(f"shard {shard} is not in 0..{shards - 1}")
-    bounds = np.linspace(0, len(rows), shards + 1).round().astype(int)
-    return rows.iloc[bounds[shard] : bounds[shard + 1]]
