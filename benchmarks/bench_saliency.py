@@ -26,7 +26,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from blurfocus import models, saliency  # noqa: E402
+from blurfocus import models, smoothgrad
+from blurfocus.smoothgrad_settings import SmoothGradSettings  # noqa: E402
 
 PETS = Path(__file__).resolve().parents[2] / "shared" / "data" / "pets-mini"
 
@@ -114,7 +115,7 @@ def main() -> None:
     torch.manual_seed(0)
     base, _ = models.build_model(args.arch, "none", 2)
     base.eval()
-    ours_model = saliency.freeze(copy.deepcopy(base)).to(device)  # frozen, channels-last
+    ours_model = smoothgrad.freeze(copy.deepcopy(base)).to(device)  # frozen, channels-last
     captum_model = copy.deepcopy(base).to(device).eval()  # as a Captum user has it
     x, ids = load_images(args.images, args.size)
     x = x.to(device)
@@ -126,11 +127,11 @@ def main() -> None:
     ratio = None
     for n in args.samples:
         # a fixed sigma for all images, so Captum can take the whole batch in one call
-        settings = saliency.SmoothGradSettings(n_samples=n, batch_size=2 * n, sigma_range="space")
+        settings = SmoothGradSettings(n_samples=n, batch_size=2 * n, sigma_range="space")
         sigma = float(settings.sigma)
 
         def ours():
-            return saliency.saliency_maps(ours_model, x, ids, labels, settings, device=device)
+            return smoothgrad.saliency_maps(ours_model, x, ids, labels, settings, device=device)
 
         def captum(bs):
             nt = NoiseTunnel(Saliency(captum_model))
@@ -162,12 +163,12 @@ def main() -> None:
         return
     # bf16 option: speed and agreement with fp32
     n = args.samples[0]
-    s32 = saliency.SmoothGradSettings(n_samples=n, batch_size=2 * n, sigma_range="space")
-    s16 = saliency.SmoothGradSettings(n_samples=n, batch_size=2 * n, sigma_range="space", precision="bf16")
-    m32 = saliency.saliency_maps(ours_model, x, ids, labels, s32, device=device)["map"]
-    t32 = time_it(lambda: saliency.saliency_maps(ours_model, x, ids, labels, s32, device=device), args.reps, device)
-    t16 = time_it(lambda: saliency.saliency_maps(ours_model, x, ids, labels, s16, device=device), args.reps, device)
-    m16 = saliency.saliency_maps(ours_model, x, ids, labels, s16, device=device)["map"]
+    s32 = SmoothGradSettings(n_samples=n, batch_size=2 * n, sigma_range="space")
+    s16 = SmoothGradSettings(n_samples=n, batch_size=2 * n, sigma_range="space", precision="bf16")
+    m32 = smoothgrad.saliency_maps(ours_model, x, ids, labels, s32, device=device)["map"]
+    t32 = time_it(lambda: smoothgrad.saliency_maps(ours_model, x, ids, labels, s32, device=device), args.reps, device)
+    t16 = time_it(lambda: smoothgrad.saliency_maps(ours_model, x, ids, labels, s16, device=device), args.reps, device)
+    m16 = smoothgrad.saliency_maps(ours_model, x, ids, labels, s16, device=device)["map"]
     from scipy import stats
 
     rho = np.mean([stats.spearmanr(a.ravel(), b.ravel()).statistic for a, b in zip(m32.numpy(), m16.numpy())])

@@ -210,7 +210,7 @@ def shard_memory(workdir: Path, sizes: list[int], image_size: int, arch: str, co
 
     sal = validate_config(effective_config(REPO, REPO / "presets" / "tiny.yaml", wd / f"override-{shards}.yaml"),
                           check_paths=False)["saliency"]
-    from blurfocus.saliency import images_per_group
+    from blurfocus.selection import images_per_group
 
     group = images_per_group(sal["batch_size"], sal["n_samples"])
     if min(sizes) < group:

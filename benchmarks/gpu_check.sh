@@ -115,23 +115,24 @@ import sys, time
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path("src").resolve()))
-from blurfocus import models, saliency
+from blurfocus import models, smoothgrad
+from blurfocus.smoothgrad_settings import SmoothGradSettings
 device, n_img, threads, samples = torch.device(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), [int(a) for a in sys.argv[4:]]
 torch.set_num_threads(threads)
 torch.manual_seed(0)
-model = saliency.freeze(models.build_model("alexnet", "none", 2)[0]).to(device)
+model = smoothgrad.freeze(models.build_model("alexnet", "none", 2)[0]).to(device)
 x = torch.rand((n_img, 3, 224, 224), generator=torch.Generator().manual_seed(0)).to(device)
 ids, labels = [f"img{i}" for i in range(n_img)], [0] * n_img
 def sync():
     if device.type == "cuda":
         torch.cuda.synchronize()
 for n in samples:
-    s = saliency.SmoothGradSettings(n_samples=n, batch_size=2 * n, sigma_range="space")
-    saliency.saliency_maps(model, x, ids, labels, s, device=device)  # warm-up
+    s = SmoothGradSettings(n_samples=n, batch_size=2 * n, sigma_range="space")
+    smoothgrad.saliency_maps(model, x, ids, labels, s, device=device)  # warm-up
     best = float("inf")
     for _ in range(3):
         sync(); t = time.perf_counter()
-        saliency.saliency_maps(model, x, ids, labels, s, device=device)
+        smoothgrad.saliency_maps(model, x, ids, labels, s, device=device)
         sync(); best = min(best, time.perf_counter() - t)
     print(f"n={n}: blurfocus SmoothGrad (no Captum comparison): {n_img / best:.2f} images/s on {device}")
 EOF

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from blurfocus import models, saliency  # noqa: E402
+from blurfocus import models, smoothgrad  # noqa: E402
 
 
 def best_time(fn, reps: int) -> float:
@@ -49,7 +49,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = saliency.freeze(models.build_model(args.arch, "none", 2)[0])
+    model = smoothgrad.freeze(models.build_model(args.arch, "none", 2)[0])
     x = torch.rand(args.batch, 3, args.size, args.size).contiguous(memory_format=torch.channels_last)
     eye = torch.eye(2)
 

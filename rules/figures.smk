@@ -23,7 +23,9 @@ rule focus_figure:
         limit_per_class=SAL["limit_per_class"] or 0,
         models=as_json(primary_models()),
         dpi=config["figures"]["dpi"],
-        code=code_version("figures", "saliency"),
+        code=code_version(
+            "figures", "mapstore", "topk", "selection", "smoothgrad_settings"
+        ),
     script:
         "../workflow/scripts/focus_figure.py"
 
@@ -118,6 +120,14 @@ rule sanity_check:
         batch_size=SAL["batch_size"],
         device=config["device"],
         dpi=config["figures"]["dpi"],
-        code=code_version("sanity", "saliency", "models", "figures", "data", "ingest"),
+        code=code_version(
+            "sanity",
+            "smoothgrad",
+            "smoothgrad_settings",
+            "models",
+            "figures",
+            "data",
+            "ingest",
+        ),
     script:
         "../workflow/scripts/sanity.py"

@@ -1,8 +1,15 @@
+from blurfocus.smoothgrad_settings import SmoothGradSettings
+
+# the SmoothGrad settings, built and checked in the library, reach jobs as one canonical JSON param
+SMOOTHGRAD = SmoothGradSettings.from_config(SAL).to_json()
+
+
 rule saliency:
     input:
         model="results/models/{role}-s{seed}/model.pt",
         manifest="results/data/manifest.parquet",
         images=lambda wc: variant_array(wc.variant, "test"),
+        clear_images=variant_array("clear", "test"),
     output:
         "results/saliency/{role}-s{seed}/{variant}/shard{shard}.parquet",
     log:
@@ -15,20 +22,22 @@ rule saliency:
     resources:
         gpu=GPU,
     params:
-        n_samples=SAL["n_samples"],
-        sigma=SAL["sigma"],
-        sigma_range=SAL["sigma_range"],
-        target=SAL["target"],
-        mode=SAL["mode"],
-        reduce=SAL["reduce"],
+        settings=SMOOTHGRAD,
         topk=SAL["topk"],
-        seed=SAL["seed"],
         shards=SAL["shards"],
         draws=lambda wc: saliency_draws(model_id(wc.role, wc.seed), wc.variant),
-        batch_size=SAL["batch_size"],
         limit_per_class=SAL["limit_per_class"] or 0,
-        precision=SAL["precision"],
         device=config["device"],
-        code=code_version("saliency", "models", "data", "ingest", "runtime"),
+        code=code_version(
+            "smoothgrad",
+            "smoothgrad_settings",
+            "selection",
+            "mapstore",
+            "topk",
+            "models",
+            "data",
+            "ingest",
+            "runtime",
+        ),
     script:
         "../workflow/scripts/saliency.py"

@@ -11,7 +11,7 @@ rule distances:
         test_blurs=as_json(TEST_BLURS),
         seeds=as_json(SEEDS),
         draws=SAL["draws"],
-        code=code_version("focus", "saliency"),
+        code=code_version("focus"),
     script:
         "../workflow/scripts/distances.py"
 
@@ -68,7 +68,16 @@ rule null_tests:
         adjust=config["stats"]["adjust"],
         seed=config["stats"]["seed"],
         code=code_version(
-            "robust", "analysis", "focus", "stats", "metrics", "saliency", "modeltests", "ids"
+            "robust",
+            "analysis",
+            "focus",
+            "stats",
+            "metrics",
+            "mapstore",
+            "topk",
+            "smoothgrad_settings",
+            "modeltests",
+            "ids",
         ),
     script:
         "../workflow/scripts/null_tests.py"
@@ -92,7 +101,15 @@ rule focus_metrics:
         seeds=as_json(SEEDS),
         draws=SAL["draws"],
         sets=as_json(saliency_sets()),
-        code=code_version("analysis", "metrics", "focus", "saliency", "synthetic"),
+        code=code_version(
+            "analysis",
+            "metrics",
+            "focus",
+            "mapstore",
+            "topk",
+            "smoothgrad_settings",
+            "synthetic",
+        ),
     script:
         "../workflow/scripts/focus_metrics.py"
 

@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pyarrow.dataset as pads
 import pytest
 
-from blurfocus import analysis, focus, robust, saliency, stats
+from blurfocus import analysis, focus, mapstore, robust, stats, topk
 
 
 def comparisons_by_name(blurs, seeds, draws):
@@ -51,12 +51,12 @@ def write_fake_saliency(path, sets, n_images=30, size=16, k=5, shift=None):
             yy, xx = np.mgrid[0:size, 0:size]
             cy, cx = np.clip(centres[i] + [dr, dc], 0, size - 1)
             m = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 4.0) + rng.random((size, size)) * 0.3
-            r, c, v = saliency.topk_pixels(m, k)
+            r, c, v = topk.topk_pixels(m, k)
             rows.append({"image_id": f"im{i:02d}", "label": i % 2, "class_name": "x", "model": model, "variant": variant,
                          "draw": draw, "pred": 0, "prob": 1.0, "prob_label": 1.0, "sigma_abs": 0.1, "map_height": size,
                          "map_width": size, "map": m.astype(np.float16).ravel().tolist(), "topk_rows": r.tolist(),
                          "topk_cols": c.tolist(), "topk_values": v.tolist()})
-    table = pa.Table.from_pylist(rows, schema=saliency.SCHEMA)
+    table = pa.Table.from_pylist(rows, schema=mapstore.SCHEMA)
     pq.write_table(table, path)
     return pads.dataset([str(path)], format="parquet")
 

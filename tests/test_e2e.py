@@ -8,7 +8,7 @@ import pyarrow.dataset as pads
 import pytest
 from scipy import stats as sps
 
-from blurfocus import focus, saliency
+from blurfocus import focus, mapstore
 from helpers import preset, snakemake
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +30,7 @@ def check_saliency_dataset(results, models, variants, topk, size):
     meta = json.loads(dataset.schema.metadata[b"blurfocus.smoothgrad"])
     assert "before mean/std normalization" in meta["noise_space"] and meta["topk"] == topk
     # the stored top-k is the top-k of the stored map (up to float16 rounding of ties)
-    maps = saliency.read_maps(table.slice(0, 3))
+    maps = mapstore.read_maps(table.slice(0, 3))
     for i in range(3):
         r, c = table.column("topk_rows")[i].as_py(), table.column("topk_cols")[i].as_py()
         assert maps[i][r[0], c[0]] == pytest.approx(maps[i].max(), rel=2e-3)

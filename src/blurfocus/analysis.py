@@ -15,7 +15,7 @@ import pyarrow.dataset as pads
 
 from . import ids, metrics, robust, stats
 from .focus import Comparison, Condition, NullPair
-from .saliency import read_maps
+from .mapstore import read_maps
 
 MAP_METRIC_COLUMNS = ["model", "variant", "draw", "image_id", "label", "pred", "entropy", "normalized_entropy", "gini",
                       "com_row", "com_col"]

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported only by the functions that make tensors
+    import torch
 
 
 def open_images(path: str | Path) -> np.ndarray:
@@ -26,6 +29,8 @@ def open_images(path: str | Path) -> np.ndarray:
 
 def to_tensor_nchw(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) array -> contiguous uint8 tensor (N, 3, H, W) (decoded once, in memory)."""
+    import torch
+
     with warnings.catch_warnings():
         # a read-only memmap is fine: the tensor is only read, and .contiguous() copies it
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
@@ -34,4 +39,6 @@ def to_tensor_nchw(images: np.ndarray) -> torch.Tensor:
 
 def to_unit_float(batch: torch.Tensor) -> torch.Tensor:
     """uint8 tensor -> float32 in [0, 1] (same shape)."""
+    import torch
+
     return batch.to(torch.float32).div_(255.0)

@@ -4,7 +4,7 @@ Conventions
 -----------
 - A map is a float array (H, W); functions also take batches (..., H, W) and return one
   value per map (shape ``...``). A focus is the top-k pixels of a map as ``rows, cols`` int
-  arrays (..., k) in rank order (``saliency.topk_pixels``); pixels of one focus are distinct.
+  arrays (..., k) in rank order (``topk.topk_pixels``); pixels of one focus are distinct.
 - Coordinates and distances are in pixels of the map, a pixel at (row, col) = its index.
 - Mass: metrics that treat a map as a distribution (center of mass, entropy, Gini, mass
   fraction) use |map| (maps of the ``sum`` reduction can be negative; the default

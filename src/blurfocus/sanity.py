@@ -11,13 +11,14 @@ barely change when the model's weights are destroyed do not explain the model.
 from __future__ import annotations
 
 import copy
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import ndimage, stats
-from torch import nn
+
+if TYPE_CHECKING:  # torch only where the randomization runs, so the report can use the verdict without it
+    from torch import nn
 
 
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0, sigma: float = 1.5) -> float:
@@ -114,6 +115,8 @@ def cascading_randomization(
     ``step, layer, image, spearman, ssim`` (step 0 = the trained model compared with itself)
     and the maps of every step keyed by the step's name (its common prefix; "trained" for step 0).
     """
+    import torch
+
     work = copy.deepcopy(model)
     reference = maps_fn(work)
     all_maps = {"trained": reference}

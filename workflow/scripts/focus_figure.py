@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pyarrow.dataset as ds
 
-from blurfocus import data, figures, ingest, saliency
+from blurfocus import data, figures, ingest, mapstore, selection
 from blurfocus.runtime import run_job
 
 
@@ -13,12 +13,12 @@ def main(sm, log):
     p = sm.params
     variant = sm.wildcards.variant
     models = json.loads(p.models)
-    rows = saliency.select_images(ingest.load_split(pd.read_parquet(sm.input.manifest), "test"), p.limit_per_class)
+    rows = selection.select_images(ingest.load_split(pd.read_parquet(sm.input.manifest), "test"), p.limit_per_class)
     pick = figures.pick_examples(rows, p.per_class)
     ids = pick["image_id"].tolist()
     dataset = ds.dataset(list(sm.input.shards), format="parquet")
     table = dataset.to_table(filter=(ds.field("draw") == 0) & ds.field("image_id").isin(ids))
-    maps = saliency.read_maps(table)
+    maps = mapstore.read_maps(table)
     meta = table.select(["image_id", "model", "variant", "topk_rows", "topk_cols"]).to_pandas()
     images = {"clear": data.open_images(sm.input.clear_images), variant: data.open_images(sm.input.blurred_images)}
     index = dict(zip(pick["image_id"], pick["split_index"]))

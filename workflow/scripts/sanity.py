@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from blurfocus import data, figures, ingest, models, saliency, sanity
+from blurfocus import data, figures, ingest, models, sanity
+from blurfocus import smoothgrad as saliency
 from blurfocus.runtime import run_job
 
 

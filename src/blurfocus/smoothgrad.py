@@ -1,13 +1,17 @@
-"""SmoothGrad saliency maps (Smilkov et al., 2017), batched, per-image seeded, streamed to Parquet.
+"""The SmoothGrad engine (Smilkov et al., 2017): input-gradient maps of a frozen model, batched,
+per-image seeded. Settings: :mod:`blurfocus.smoothgrad_settings`; storage: :mod:`blurfocus.mapstore`.
 
 Conventions
 -----------
 - Images are float32 tensors in **[0, 1] pixel space**, shape (N, 3, H, W); the model
   (:class:`blurfocus.models.Normalized`) normalizes internally. Noise θ ~ N(0, σ²) is added in
   this pixel space, *before* normalization, and gradients are taken with respect to it.
-- σ = ``sigma`` × range, where range is ``max(x) - min(x)`` of each image (``sigma_range:
-  image``, as PAIR's reference implementation) or 1 (``space``: the [0, 1] range). The
-  absolute σ of every image is recorded.
+- σ = ``sigma`` × range, where range is ``max - min`` of the **clear** version of the image
+  (``sigma_range: image``, PAIR's reference implementation applied to the clear image) or 1
+  (``space``: the [0, 1] range). Every map of one image -- every model, every variant (clear or
+  blurred), every draw -- therefore gets the same absolute σ: a blurred image's own range is
+  smaller, and noise scaled to it would make its maps less noisy than the clear ones (issue 10).
+  The absolute σ of every map is recorded (``sigma_abs``).
 - ``target``: ``both`` (every class; the maps of the classes are summed, as the original study
   did), ``predicted`` (argmax on the clean image) or ``label``.
 - ``mode``: ``smoothgrad`` = mean_i g_i; ``smoothgrad_sq`` = mean_i g_i²; ``vargrad`` =
@@ -25,65 +29,22 @@ Conventions
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Sequence
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from torch import nn
 
 from .seeding import stable_seed
-
-MODES = ("smoothgrad", "smoothgrad_sq", "vargrad")
-REDUCTIONS = ("abs_sum", "sum", "abs_max", "l2")
-TARGETS = ("both", "predicted", "label")
-NOISE_SPACE = "pixel space [0, 1], added before mean/std normalization"
+from .smoothgrad_settings import SmoothGradSettings
 
 
-@dataclass(frozen=True)
-class SmoothGradSettings:
-    """SmoothGrad parameters (see the module docstring for their meaning)."""
-
-    n_samples: int = 25
-    sigma: float = 0.15
-    sigma_range: str = "image"
-    target: str = "both"
-    mode: str = "smoothgrad"
-    reduce: str = "abs_sum"
-    seed: int = 0
-    batch_size: int = 64
-    precision: str = "fp32"
-
-    def __post_init__(self) -> None:
-        if self.n_samples < 1:
-            raise ValueError(f"saliency.n_samples: {self.n_samples} must be >= 1")
-        if not self.sigma > 0:
-            raise ValueError(f"saliency.sigma: {self.sigma} must be > 0")
-        for name, value, allowed in (
-            ("mode", self.mode, MODES),
-            ("reduce", self.reduce, REDUCTIONS),
-            ("target", self.target, TARGETS),
-            ("sigma_range", self.sigma_range, ("image", "space")),
-            ("precision", self.precision, ("fp32", "bf16")),
-        ):
-            if value not in allowed:
-                raise ValueError(f"saliency.{name}: {value!r} not one of {', '.join(allowed)}")
-
-
-def images_per_group(batch_size: int, n_samples: int) -> int:
-    """Images whose maps a shard job computes together (and writes as one Parquet row group):
-    enough to fill one batch of ``batch_size`` noisy copies, at least 4."""
-    return max(4, -(-batch_size // n_samples))
-
-
-def sigma_abs(x: torch.Tensor, settings: SmoothGradSettings) -> torch.Tensor:
-    """Absolute noise std per image, shape (N,), for images x (N, C, H, W) in [0, 1]."""
+def sigma_abs(clear: torch.Tensor, settings: SmoothGradSettings) -> torch.Tensor:
+    """Absolute noise std per image, shape (N,) float32 on the CPU, from the **clear** versions
+    (N, C, H, W) in [0, 1] of the images (``sigma_range: image``: sigma × (max − min) of each clear
+    image; ``space``: sigma). Use it for every variant, model and draw of those images."""
     if settings.sigma_range == "space":
-        return torch.full((x.shape[0],), float(settings.sigma), dtype=torch.float32)
-    flat = x.reshape(x.shape[0], -1)
+        return torch.full((clear.shape[0],), float(settings.sigma), dtype=torch.float32)
+    flat = clear.reshape(clear.shape[0], -1)
     return settings.sigma * (flat.amax(1) - flat.amin(1)).float().cpu()
 
 
@@ -229,8 +190,14 @@ def saliency_maps(
     stream: Sequence[object] = (),
     device: torch.device | str = "cpu",
     num_classes: int | None = None,
+    noise_sigma: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """SmoothGrad maps of a batch of images (noise of image i seeded by (seed, stream, draw, id)).
+    """SmoothGrad maps of a batch of images x (N, C, H, W) in [0, 1] (noise of image i seeded by
+    (seed, stream, draw, id)).
+
+    ``noise_sigma`` (N,) is the absolute noise std of each image, ``sigma_abs(clear, settings)``
+    of the clear versions of the images; it must be passed when x is blurred. Default:
+    ``sigma_abs(x, settings)``, right only when x holds the clear images.
 
     Returns ``map`` (N, H, W) float32 (CPU), ``pred`` (N,), ``prob`` (N,) (softmax probability
     of the predicted class on the clean image), ``prob_label`` (N,) and ``sigma_abs`` (N,).
@@ -247,7 +214,12 @@ def saliency_maps(
         targets = pred[:, None]
     else:
         targets = torch.as_tensor(list(labels), dtype=torch.long)[:, None]
-    sig = sigma_abs(x, settings)
+    if noise_sigma is None:
+        sig = sigma_abs(x, settings)
+    else:
+        sig = torch.as_tensor(noise_sigma, dtype=torch.float32).reshape(-1).cpu()
+        if sig.shape[0] != len(x):
+            raise ValueError(f"noise_sigma has {sig.shape[0]} values for {len(x)} images")
     noise = [
         image_noise(image_ids[i], x.shape[1:], settings.n_samples, settings.seed, draw, stream) * sig[i]
         for i in range(len(x))
@@ -262,139 +234,3 @@ def saliency_maps(
         "prob_label": probs.gather(1, lab[:, None])[:, 0],
         "sigma_abs": sig,
     }
-
-
-# --------------------------------------------------------------------------- focus
-
-
-def topk_pixels(saliency_map: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The k highest pixels of an HxW map, ranked; ties broken by row-major pixel index.
-
-    Returns (rows, cols, values), each of length k (int32, int32, float32).
-    """
-    h, w = saliency_map.shape
-    if not 1 <= k <= h * w:
-        raise ValueError(f"topk: k={k} must be between 1 and the number of pixels ({h * w})")
-    flat = np.asarray(saliency_map, dtype=np.float64).ravel()
-    flat = np.where(np.isnan(flat), -np.inf, flat)
-    if k < flat.size:
-        kth = np.partition(flat, flat.size - k)[flat.size - k]
-        cand = np.flatnonzero(flat >= kth)  # all ties at the boundary, in index order
-    else:
-        cand = np.arange(flat.size)
-    order = cand[np.argsort(-flat[cand], kind="stable")][:k]
-    rows, cols = np.divmod(order, w)
-    return rows.astype(np.int32), cols.astype(np.int32), flat[order].astype(np.float32)
-
-
-# --------------------------------------------------------------------------- parquet
-
-
-SCHEMA = pa.schema(
-    [
-        ("image_id", pa.string()),
-        ("label", pa.int32()),
-        ("class_name", pa.string()),
-        ("model", pa.string()),
-        ("variant", pa.string()),
-        ("draw", pa.int16()),
-        ("pred", pa.int32()),
-        ("prob", pa.float32()),
-        ("prob_label", pa.float32()),
-        ("sigma_abs", pa.float32()),
-        ("map_height", pa.int32()),
-        ("map_width", pa.int32()),
-        ("map", pa.list_(pa.float16())),
-        ("topk_rows", pa.list_(pa.int32())),
-        ("topk_cols", pa.list_(pa.int32())),
-        ("topk_values", pa.list_(pa.float32())),
-    ]
-)
-
-
-def settings_metadata(settings: SmoothGradSettings, **extra: object) -> dict[bytes, bytes]:
-    """Parquet key-value metadata: the SmoothGrad settings and provenance, as JSON."""
-    meta = {**asdict(settings), "noise_space": NOISE_SPACE, **extra}
-    return {b"blurfocus.smoothgrad": json.dumps(meta, sort_keys=True, default=str).encode()}
-
-
-def write_maps(
-    path: str,
-    batches: Iterator[dict[str, object]],
-    settings: SmoothGradSettings,
-    topk: int,
-    metadata: dict[str, object],
-    log_fn: Callable[[str], None] = print,
-) -> int:
-    """Stream batches of maps to a Parquet file, one row group per batch; returns the row count.
-
-    Each batch holds ``map`` (B, H, W), per-row ``image_id, label, class_name, pred, prob,
-    prob_label, sigma_abs`` and scalar ``model, variant, draw``. The file is written to
-    ``path + '.tmp'`` and renamed when complete, so an interrupted job leaves no Parquet file.
-    """
-    schema = SCHEMA.with_metadata(settings_metadata(settings, topk=topk, **metadata))
-    tmp = path + ".tmp"
-    rows = 0
-    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        for b in batches:
-            maps = np.asarray(b["map"], dtype=np.float32)
-            nb, h, w = maps.shape
-            tk = [topk_pixels(m, topk) for m in maps]
-            table = pa.table(
-                {
-                    "image_id": pa.array(list(b["image_id"]), pa.string()),
-                    "label": pa.array(np.asarray(b["label"], dtype=np.int32)),
-                    "class_name": pa.array(list(b["class_name"]), pa.string()),
-                    "model": pa.array([b["model"]] * nb, pa.string()),
-                    "variant": pa.array([b["variant"]] * nb, pa.string()),
-                    "draw": pa.array(np.full(nb, b["draw"], dtype=np.int16)),
-                    "pred": pa.array(np.asarray(b["pred"], dtype=np.int32)),
-                    "prob": pa.array(np.asarray(b["prob"], dtype=np.float32)),
-                    "prob_label": pa.array(np.asarray(b["prob_label"], dtype=np.float32)),
-                    "sigma_abs": pa.array(np.asarray(b["sigma_abs"], dtype=np.float32)),
-                    "map_height": pa.array(np.full(nb, h, dtype=np.int32)),
-                    "map_width": pa.array(np.full(nb, w, dtype=np.int32)),
-                    "map": pa.ListArray.from_arrays(
-                        pa.array(np.arange(0, nb * h * w + 1, h * w, dtype=np.int32)),
-                        pa.array(maps.astype(np.float16).ravel()),
-                    ),
-                    "topk_rows": pa.array([t[0] for t in tk], pa.list_(pa.int32())),
-                    "topk_cols": pa.array([t[1] for t in tk], pa.list_(pa.int32())),
-                    "topk_values": pa.array([t[2] for t in tk], pa.list_(pa.float32())),
-                },
-                schema=schema,
-            )
-            writer.write_table(table)
-            rows += nb
-            log_fn(f"wrote {rows} maps")
-    import os
-
-    os.replace(tmp, path)
-    return rows
-
-
-def read_maps(table: pa.Table) -> np.ndarray:
-    """The ``map`` column of a saliency table as float32 (N, H, W)."""
-    h = table.column("map_height")[0].as_py()
-    w = table.column("map_width")[0].as_py()
-    flat = table.column("map").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    return flat.astype(np.float32).reshape(-1, h, w)
-
-
-# --------------------------------------------------------------------------- selection
-
-
-def select_images(test_rows, limit_per_class: int | None):
-    """Test rows that get maps: all, or the first ``limit_per_class`` of each class (array order)."""
-    if not limit_per_class:
-        return test_rows.reset_index(drop=True)
-    keep = test_rows.groupby("label", sort=False, group_keys=False).head(limit_per_class)
-    return keep.sort_values("split_index").reset_index(drop=True)
-
-
-def shard_rows(rows, shards: int, shard: int):
-    """Rows of shard ``shard`` of ``shards`` (contiguous, sizes differ by at most one)."""
-    if not 0 <= shard < shards:
-        raise ValueError(f"shard {shard} is not in 0..{shards - 1}")
-    bounds = np.linspace(0, len(rows), shards + 1).round().astype(int)
-    return rows.iloc[bounds[shard] : bounds[shard + 1]]
