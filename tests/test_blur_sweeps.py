@@ -116,3 +116,10 @@ def test_same_spec_under_a_sweep_name_is_accepted():
     cfg["blur"]["variants"]["gauss_2"] = [{"kind": "gaussian_blur", "sigma": 2.0}]
     out = validate_config(cfg, check_paths=False)
     assert out["blur"]["variants"]["gauss_2"] == [{"kind": "gaussian_blur", "sigma": 2.0}]
+
+
+def test_schema_kinds_are_the_library_kinds():
+    schema = load_schema()
+    assert schema["definitions"]["blur_step"]["properties"]["kind"]["enum"] == list(blur.KINDS)
+    params = {p for kind_params in blur._PARAMS.values() for p in kind_params} | {"kind", "severity", "angle"}
+    assert set(schema["definitions"]["blur_step"]["properties"]) == params
