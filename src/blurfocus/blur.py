@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -87,6 +87,10 @@ _PARAMS: dict[str, dict[str, tuple[float | None, float | None, bool]]] = {
 _WHOLE_PIXELS = {"translate": ("dx", "dy")}  # a sub-pixel shift would interpolate, i.e. blur
 
 
+class BlurSpecError(ValueError):
+    """A blur step that cannot be built; the message names the key and the allowed values."""
+
+
 def severity_scale(mode: str, image_size: int) -> float:
     """Factor applied to the pixel lengths of ImageNet-C severities: ``image_size / 224`` for
     ``size``, 1 for ``raw``."""
@@ -97,10 +101,6 @@ def severity_scale(mode: str, image_size: int) -> float:
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
         raise BlurSpecError(f"dataset.image_size: {image_size!r} must be a positive integer")
     return image_size / REFERENCE_SIZE
-
-
-class BlurSpecError(ValueError):
-    """A blur step that cannot be built; the message names the key and the allowed values."""
 
 
 @dataclass(frozen=True)
