@@ -57,7 +57,8 @@ rule blur_copies:
         manifest="results/data/manifest.parquet",
         images="results/data/clear/{split}.npy",
     output:
-        "results/blur/{variant}/{split}.npy",
+        images="results/blur/{variant}/{split}.npy",
+        record="results/blur/{variant}/{split}.json",
     log:
         "results/logs/blur/{variant}/{split}.log",
     conda:
@@ -66,6 +67,8 @@ rule blur_copies:
     params:
         spec=get_blur_spec,
         seed=BLUR["seed"],
+        scale=BLUR["scale"],
+        image_size=DATASET["image_size"],
         code=code_version("blur", "data", "ingest"),
     script:
         "../workflow/scripts/blur_copies.py"

@@ -72,8 +72,10 @@ def test_valid_blur_parameters_give_valid_images(kind, a, b, angle, size):
         spec["sigma"] = a
     elif kind == "defocus_blur":
         spec.update(radius=a, alias_sigma=b / 10)
-    elif kind == "motion_blur":
+    elif kind in blur.MOTION_KINDS:
         spec.update(radius=a, sigma=b, angle=angle)
+    elif kind == "translate":
+        spec.update(dx=round(a), dy=-round(b))
     else:
         spec["sigma"] = a / 20
     step = blur.parse_step(spec)
@@ -81,9 +83,10 @@ def test_valid_blur_parameters_give_valid_images(kind, a, b, angle, size):
     out = blur.apply_step(x, step, ["a", "b"])
     assert out.shape == x.shape and out.dtype == np.float32
     assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
-    if kind != "gaussian_noise":
+    if kind not in ("gaussian_noise", "translate"):
         k = {"gaussian_blur": lambda: blur.gaussian_kernel(a), "defocus_blur": lambda: blur.defocus_kernel(a, b / 10),
-             "motion_blur": lambda: blur.motion_kernel(a, b, angle or 0.0)}[kind]()
+             "motion_blur": lambda: blur.motion_kernel(a, b, angle or 0.0),
+             "motion_blur_imagenetc": lambda: blur.motion_kernel(a, b, angle or 0.0, centered=False)}[kind]()
         assert math.isclose(k.sum(), 1.0, abs_tol=1e-9) and (k >= 0).all()
         # a constant image stays constant (the kernel sums to 1, borders are reflected)
         const = np.full((1, size, size, 3), 0.3, np.float32)

@@ -148,6 +148,7 @@ def _semantic_errors(config: dict[str, Any], check_paths: bool) -> Iterator[str]
     if syn["size"] is not None and syn["size"] < 32:
         yield "dataset.synthetic.size: must be >= 32"
 
+    yield from blur.add_sweep_variants(config["blur"])  # blur.sweeps -> blur.variants
     variants = config["blur"]["variants"]
     if "clear" in variants:
         yield "blur.variants: 'clear' is reserved for the unblurred images; pick another name"
