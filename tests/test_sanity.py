@@ -188,3 +188,48 @@ def test_permute_labels_keeps_class_counts_and_is_seeded(seed):
     assert not torch.equal(out, labels)  # the labels moved
     assert (out != labels).float().mean() > 0.2
     assert not torch.equal(out, train.permute_labels(labels, seed + 100))
+
+
+@pytest.mark.e2e
+def test_sanity_outputs_of_the_tiny_run(tiny_run):
+    """Both arms on both variants, the data test, and verdicts recomputed from the raw tables."""
+    import json
+
+    import yaml
+
+    from blurfocus.config import validate_config
+    from blurfocus.models import load_checkpoint
+
+    results = tiny_run / "results"
+    cfg = validate_config(yaml.safe_load((tiny_run / "tiny.yaml").read_text()))
+    t = sanity.Thresholds.from_config(cfg["sanity"])
+    cascade = pd.read_csv(results / "sanity" / "randomization.tsv", sep="\t")
+    data = pd.read_csv(results / "sanity" / "data_randomization.tsv", sep="\t")
+    verdicts = pd.read_csv(results / "sanity" / "verdict.tsv", sep="\t", keep_default_na=False, na_values=[""])
+    assert set(zip(cascade["model"], cascade["variant"])) == {(m, v) for m in ("naive-s0", "expert-s0")
+                                                               for v in ("clear", "blur")}
+    assert cascade.groupby(["model", "variant"]).size().nunique() == 1
+    assert (cascade.groupby(["model", "variant", "step"])["image"].count() == cfg["sanity"]["images"]).all()
+    assert set(data["variant"]) == {"clear", "blur"} and set(data["model"]) == {"shuffled-s0"}
+    assert set(data["reference"]) == {"naive-s0"}
+    # verdicts follow from the per-image tables and the configured thresholds
+    last = cascade[cascade["step"] == cascade["step"].max()]
+    for (model, variant), g in last.groupby(["model", "variant"]):
+        row = verdicts[(verdicts["test"] == "model_randomization") & (verdicts["model"] == model)
+                       & (verdicts["variant"] == variant)].iloc[0]
+        assert row["spearman_mean"] == pytest.approx(g["spearman"].mean(), abs=1e-5)
+        assert row["verdict"] == sanity.judge(g["spearman"].mean(), g["ssim"].mean(), t)
+    for variant, g in data.groupby("variant"):
+        row = verdicts[(verdicts["test"] == "data_randomization") & (verdicts["variant"] == variant)].iloc[0]
+        assert row["verdict"] == sanity.judge(g["spearman"].mean(), g["ssim"].mean(), t)
+        assert 0 <= row["train_accuracy"] <= 1
+    assert verdicts.iloc[-1]["verdict"] == sanity.overall(verdicts["verdict"].iloc[:-1].tolist())
+    # the permuted-label model: same recipe, labels permuted (class counts kept), last epoch kept
+    metrics = json.loads((results / "models" / "shuffled-s0" / "metrics.json").read_text())
+    naive = json.loads((results / "models" / "naive-s0" / "metrics.json").read_text())
+    assert metrics["role"] == "shuffled" and metrics["kept"] == "last" and metrics["train_variant"] == "clear"
+    assert metrics["init_seed"] == naive["init_seed"] and metrics["epoch"] == cfg["training"]["epochs"]
+    _, meta = load_checkpoint(str(results / "models" / "shuffled-s0" / "model.pt"), "cpu")
+    assert meta["role"] == "shuffled"
+    log = (results / "logs" / "train" / "shuffled-s0.log").read_text()
+    assert "training labels permuted" in log
