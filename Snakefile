@@ -29,6 +29,7 @@ include: "rules/train.smk"
 include: "rules/saliency.smk"
 include: "rules/stats.smk"
 include: "rules/figures.smk"
+include: "rules/sanity.smk"
 include: "rules/report.smk"
 
 

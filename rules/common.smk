@@ -85,10 +85,10 @@ def model_id(role, seed):
     return ids.model_id(role, seed)
 
 
-def get_training_seeds(wildcards):
+def get_training_seeds(wildcards, role=None):
     """(initialization, stream) seeds of one model, from training.design (seeding.training_seeds)."""
     return seeding.training_seeds(
-        wildcards.role, int(wildcards.seed), TRAIN["design"], TRAIN["init_seed"]
+        role or wildcards.role, int(wildcards.seed), TRAIN["design"], TRAIN["init_seed"]
     )
 
 

@@ -189,26 +189,63 @@ def distance_figure(distances: pd.DataFrame, path: str, dpi: int = 110) -> None:
     _save(fig, path, dpi)
 
 
-def sanity_figure(summary: pd.DataFrame, example_maps: Mapping[str, np.ndarray], path: str,
-                  percentile: float = 99.0, dpi: int = 110) -> None:
-    """Cascading randomization: similarity to the trained maps per step, and one image's maps."""
+def sanity_figure(summary: pd.DataFrame, data_summary: pd.DataFrame | None, example_maps: Mapping[str, np.ndarray],
+                  thresholds, path: str, percentile: float = 99.0, dpi: int = 110) -> None:
+    """Sanity checks (Adebayo et al., 2018): similarity to the trained maps per cascade step (Spearman
+    and SSIM panels, one series per model and variant), the permuted-label model's similarity to the
+    naive model's maps per variant, the red-flag thresholds (dashed), and one image's maps (HxW each,
+    absolute value, clipped at ``percentile``). ``summary``/``data_summary`` come from
+    ``blurfocus.sanity.summarize``; ``thresholds`` is a ``blurfocus.sanity.Thresholds``."""
     steps = list(example_maps)
-    fig = plt.figure(figsize=(max(8.0, 1.3 * len(steps)), 6.2))
-    ax = fig.add_subplot(2, 1, 1)
-    x = np.arange(len(summary))
-    for col, label, colour in (("spearman", "Spearman (|map|)", "C0"), ("ssim", "SSIM", "C1")):
-        mean, sd = summary[f"{col}_mean"].to_numpy(), summary[f"{col}_sd"].fillna(0).to_numpy()
-        ax.plot(x, mean, "-o", color=colour, label=label, ms=4)
-        ax.fill_between(x, mean - sd, mean + sd, color=colour, alpha=0.15)
-    ax.set_xticks(x, summary["layer"], rotation=30, ha="right", fontsize=8)
-    ax.set(ylabel="similarity to trained maps", ylim=(-0.2, 1.05),
-           title="cascading randomization (layers re-initialized from the top, cumulatively)")
-    ax.axhline(0, color="k", lw=0.5)
-    ax.legend(fontsize=8)
+    fig = plt.figure(figsize=(max(11.0, 1.15 * len(steps)), 6.6))
+    grid = fig.add_gridspec(2, 1, height_ratios=[1.5, 1.0], hspace=0.45)
+    top = grid[0].subgridspec(1, 3, width_ratios=[1.0, 1.0, 0.62], wspace=0.3)
+    models_ = list(dict.fromkeys(summary["model"]))
+    variants = list(dict.fromkeys(summary["variant"]))
+    styles = ["-", "--", ":", "-."]
+    for k, (col, label, limit) in enumerate((("spearman", "Spearman (|map|)", thresholds.spearman),
+                                             ("ssim", "SSIM", thresholds.ssim))):
+        ax = fig.add_subplot(top[0, k])
+        for mi, m in enumerate(models_):
+            for vi, v in enumerate(variants):
+                g = summary[(summary["model"] == m) & (summary["variant"] == v)].sort_values("step")
+                ax.plot(g["step"], g[f"{col}_mean"], styles[vi % 4], marker="o", ms=3, color=f"C{mi}",
+                        label=f"{m}, {v}")
+        layers = summary.drop_duplicates("step").sort_values("step")
+        ax.set_xticks(layers["step"], layers["layer"], rotation=35, ha="right", fontsize=7)
+        ax.axhline(limit, color="C3", ls="--", lw=1, label=f"red flag above {limit:g}")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set(ylabel=f"{label}, mean over images", ylim=(-0.2, 1.05),
+               title=f"model randomization: {label}", xlabel="randomized down to (cumulative, from the top)")
+        ax.title.set_fontsize(9)
+        if k == 0:
+            ax.legend(fontsize=7)
+    ax = fig.add_subplot(top[0, 2])
+    if data_summary is None or data_summary.empty:
+        ax.text(0.5, 0.5, "data randomization off\n(sanity.data_randomization)", ha="center", va="center", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    else:
+        x = np.arange(len(data_summary))
+        for j, (col, label, limit) in enumerate((("spearman", "Spearman", thresholds.spearman),
+                                                 ("ssim", "SSIM", thresholds.ssim))):
+            ax.errorbar(x + (j - 0.5) * 0.2, data_summary[f"{col}_mean"], yerr=data_summary[f"{col}_sd"].fillna(0),
+                        fmt="o", ms=4, capsize=3, color=f"C{4 + j}", label=label)
+            ax.axhline(limit, color=f"C{4 + j}", ls="--", lw=1)
+        ax.set_xticks(x, data_summary["variant"], fontsize=8)
+        ax.set_xlim(-0.6, len(x) - 0.4)
+        first = data_summary.iloc[0]
+        title = f"data randomization:\n{first['model']} vs {first['reference']}"
+        if "train_accuracy" in data_summary:
+            title += f"\n(train acc. on permuted labels {float(first['train_accuracy']):.2f})"
+        ax.set(ylim=(-0.2, 1.05), title=title, ylabel="similarity (mean, sd); dashed: red flag")
+        ax.title.set_fontsize(8)
+        ax.legend(fontsize=7)
+    bottom = grid[1].subgridspec(1, max(len(steps), 1))
     for i, step in enumerate(steps):
-        a = fig.add_subplot(2, len(steps), len(steps) + i + 1)
+        a = fig.add_subplot(bottom[0, i])
         a.imshow(clip_map(np.abs(example_maps[step]), percentile), cmap="gray", interpolation="nearest")
-        a.set_title(step, fontsize=7)
+        a.set_title(step.replace(": ", ":\n"), fontsize=6)
         a.set_xticks([])
         a.set_yticks([])
     _save(fig, path, dpi)

@@ -23,6 +23,7 @@ from torch import nn
 
 from .data import to_unit_float
 from .models import freeze_batchnorm_of_frozen
+from .seeding import stable_seed
 
 
 @dataclass
@@ -231,3 +232,14 @@ def fine_tune(
         (r["val_accuracy"] for r in result.history if r["epoch"] == result.kept_epoch), float("nan")
     )
     return result
+
+
+def permute_labels(labels: torch.Tensor, seed: int) -> torch.Tensor:
+    """The labels (N,) in a seeded random order, for Adebayo et al.'s data-randomization test.
+
+    A permutation keeps the class counts exactly while detaching labels from images. The order
+    comes from ``stable_seed("permute_labels", seed)`` (not the training stream), so the same
+    model seed always permutes the same way.
+    """
+    gen = torch.Generator().manual_seed(stable_seed("permute_labels", seed))
+    return labels[torch.randperm(len(labels), generator=gen)]

@@ -35,11 +35,15 @@ def main(sm, log):
     train_y = torch.as_tensor(tr["label"].to_numpy(), dtype=torch.long)
     val_y = torch.as_tensor(va["label"].to_numpy(), dtype=torch.long)
     seed = int(wc.seed)
+    role = p.get("role") or wc.role  # rule train_shuffled (literal path) names its role in a param
+    if p.get("permute_labels"):  # Adebayo et al.'s data randomization: same images, permuted labels
+        train_y = train.permute_labels(train_y, seed)
+        log(f"training labels permuted (seed {seed}); class counts kept: {torch.bincount(train_y).tolist()}")
     torch.manual_seed(p.init_seed)  # this model's initialization (seeding.training_seeds)
     model, pre = models.build_model(p.arch, p.weights, len(classes))
     trainable = models.set_trainable(model, json.loads(p.trainable), pre["head"])
     n_params = sum(q.numel() for n, q in model.net.named_parameters() if n in set(trainable))
-    log(f"{wc.role}-s{seed}: {p.arch} (weights {p.weights}, init seed {p.init_seed}, stream seed {p.stream_seed}) on {p.train_variant} images, "
+    log(f"{role}-s{seed}: {p.arch} (weights {p.weights}, init seed {p.init_seed}, stream seed {p.stream_seed}) on {p.train_variant} images, "
         f"{len(train_x)} train / {len(val_x)} val, {n_params} trainable parameters, device {device}")
     settings = train.TrainSettings(
         epochs=p.epochs, batch_size=p.batch_size, optimizer=p.optimizer, lr=p.lr,
@@ -56,16 +60,16 @@ def main(sm, log):
     meta = {
         "arch": p.arch, "weights": p.weights, "classes": classes,
         "input_size": int(train_x.shape[-1]), "mean": pre["mean"], "std": pre["std"],
-        "role": wc.role, "seed": seed, "init_seed": p.init_seed, "stream_seed": p.stream_seed, "train_variant": p.train_variant,
+        "role": role, "seed": seed, "init_seed": p.init_seed, "stream_seed": p.stream_seed, "train_variant": p.train_variant,
         "kept": settings.keep, "epoch": result.kept_epoch, "val_accuracy": result.val_accuracy,
         "versions": runtime.versions(), "device": runtime.device_description(device),
     }
     models.save_checkpoint(sm.output.model, model, meta)
-    metrics = {**meta, "model": f"{wc.role}-s{seed}", "best_epoch": result.best_epoch,
+    metrics = {**meta, "model": f"{role}-s{seed}", "best_epoch": result.best_epoch,
                "trainable_parameters": n_params, "settings": settings.__dict__,
                "history": result.history, "train_seconds": seconds}
     Path(sm.output.metrics).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    figures.training_curves({f"{wc.role}-s{seed}": result.history}, sm.output.curve)
+    figures.training_curves({f"{role}-s{seed}": result.history}, sm.output.curve)
     train.clear_resume(resume)
     log(f"kept epoch {result.kept_epoch} ({settings.keep}), validation accuracy {result.val_accuracy:.4f}")
 

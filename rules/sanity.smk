@@ -1,0 +1,99 @@
+# Sanity checks of the saliency method (Adebayo et al., 2018): cascading model-parameter
+# randomization of the first replicate's naive and expert models on clear and on the first test
+# blur variant, and data randomization (a model trained on permuted labels vs the naive model).
+
+SANITY = config["sanity"]
+SANITY_VARIANTS = ["clear"] + TEST_BLURS[:1]
+SHUFFLED_MODEL = f"shuffled-s{PRIMARY_SEED}"
+
+
+# inputs of sanity_check: the first replicate's naive and expert models, the test arrays, and
+# the permuted-label model when data randomization is on
+SANITY_INPUT = {
+    "models": [f"results/models/{model_id(r, PRIMARY_SEED)}/model.pt" for r in ROLES],
+    "manifest": "results/data/manifest.parquet",
+    "images": [variant_array(v, "test") for v in SANITY_VARIANTS],
+}
+if SANITY["data_randomization"]:
+    SANITY_INPUT["shuffled"] = f"results/models/{SHUFFLED_MODEL}/model.pt"
+    SANITY_INPUT["shuffled_metrics"] = f"results/models/{SHUFFLED_MODEL}/metrics.json"
+
+
+rule train_shuffled:
+    input:
+        manifest="results/data/manifest.parquet",
+        train=variant_array("clear", "train"),
+        val=variant_array("clear", "val"),
+    output:
+        model="results/models/shuffled-s{seed}/model.pt",
+        metrics="results/models/shuffled-s{seed}/metrics.json",
+        curve=report(
+            "results/models/shuffled-s{seed}/curve.png",
+            caption="../workflow/report/sanity_shuffled.rst",
+            category="Sanity check",
+        ),
+    log:
+        "results/logs/train/shuffled-s{seed}.log",
+    benchmark:
+        "results/benchmarks/train/shuffled-s{seed}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    params:
+        role="shuffled",
+        permute_labels=True,
+        arch=config["model"]["arch"],
+        weights=config["model"]["weights"],
+        trainable=as_json(config["model"]["trainable"]),
+        train_variant="clear",
+        epochs=SANITY["shuffled_epochs"] or TRAIN["epochs"],
+        batch_size=TRAIN["batch_size"],
+        optimizer=TRAIN["optimizer"],
+        lr=TRAIN["lr"],
+        momentum=TRAIN["momentum"],
+        weight_decay=TRAIN["weight_decay"],
+        keep="last",
+        hflip=TRAIN["hflip"],
+        init_seed=lambda wc: get_training_seeds(wc, "shuffled")[0],
+        stream_seed=lambda wc: get_training_seeds(wc, "shuffled")[1],
+        device=config["device"],
+        code=code_version("train", "models", "data", "ingest", "runtime", "figures"),
+    script:
+        "../workflow/scripts/train.py"
+
+
+rule sanity_check:
+    input:
+        **SANITY_INPUT,
+    output:
+        table="results/sanity/randomization.tsv",
+        data="results/sanity/data_randomization.tsv",
+        verdict="results/sanity/verdict.tsv",
+        figure=report(
+            "results/figures/sanity.png",
+            caption="../workflow/report/sanity.rst",
+            category="Sanity check",
+        ),
+    log:
+        "results/logs/sanity/randomization.log",
+    benchmark:
+        "results/benchmarks/sanity.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    params:
+        variants=as_json(SANITY_VARIANTS),
+        images=SANITY["images"],
+        red_flag_spearman=SANITY["red_flag_spearman"],
+        red_flag_ssim=SANITY["red_flag_ssim"],
+        settings=SMOOTHGRAD,
+        device=config["device"],
+        percentile=config["figures"]["clip_percentile"],
+        dpi=config["figures"]["dpi"],
+        code=code_version("sanity", "saliency", "models", "figures", "data", "ingest"),
+    script:
+        "../workflow/scripts/sanity.py"
