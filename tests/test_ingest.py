@@ -5,13 +5,13 @@ from PIL import Image
 
 from blurfocus import images, ingest
 
-from helpers import broken_petimages
+from helpers import broken_petimages, photo, photo_folder
 
 
 @pytest.fixture(scope="module")
-def broken(tmp_path_factory, pets_mini):
+def broken(tmp_path_factory):
     root = tmp_path_factory.mktemp("broken")
-    expected = broken_petimages(root, pets_mini)
+    expected = broken_petimages(root)
     out = root / "out"
     result = ingest.ingest(
         "kaggle_petimages", root, out, classes=None, split={"train": 0.5, "val": 0.25, "test": 0.25},
@@ -107,9 +107,9 @@ def test_duplicate_groups_never_straddle_splits():
     assert all(len(v) == 1 for v in by_sha.values())
 
 
-def test_limit_per_class_counts_usable_images(tmp_path, pets_mini):
+def test_limit_per_class_counts_usable_images(tmp_path):
     root = tmp_path / "data"
-    broken_petimages(root, pets_mini, good_per_class=8)
+    broken_petimages(root, good_per_class=8)
     result = ingest.ingest(
         "kaggle_petimages", root, tmp_path / "out", classes=None, split={"train": 0.5, "val": 0.25, "test": 0.25},
         seed=0, image_size=48, min_size=32, limit_per_class=7, threads=2, log_fn=lambda m: None,
@@ -118,23 +118,19 @@ def test_limit_per_class_counts_usable_images(tmp_path, pets_mini):
     assert result.manifest["class_name"].value_counts().to_dict() == {"cat": 7, "dog": 7}
 
 
-def test_kaggle_competition_and_folder_layouts(tmp_path, pets_mini):
+def test_kaggle_competition_and_folder_layouts(tmp_path):
     train = tmp_path / "comp" / "train"
     train.mkdir(parents=True)
     for i in range(6):
-        (train / f"cat.{i}.jpg").write_bytes((pets_mini / "Cat" / f"{i}.jpg").read_bytes())
-        (train / f"dog.{i}.jpg").write_bytes((pets_mini / "Dog" / f"{i}.jpg").read_bytes())
+        photo(i).save(train / f"cat.{i}.jpg")
+        photo(100 + i).save(train / f"dog.{i}.jpg")
     (train / "readme.txt").write_text("x")
     found, classes, skipped = ingest.discover("kaggle_competition", tmp_path / "comp")
     assert classes == ["cat", "dog"] and len(found) == 12 and len(skipped) == 1
     assert found[0].image_id == "cat.0.jpg"
     # natural order: cat.2 before cat.10
     assert ingest.natural_key("cat.2.jpg") < ingest.natural_key("cat.10.jpg")
-    folder = tmp_path / "folder"
-    for cls in ("Tabby", "Beagle", "Siamese"):
-        (folder / cls).mkdir(parents=True)
-        for i in range(3):
-            (folder / cls / f"{i}.jpg").write_bytes((pets_mini / "Cat" / f"{i}.jpg").read_bytes())
+    folder = photo_folder(tmp_path / "folder", {"Tabby": 3, "Beagle": 3, "Siamese": 3})
     found, classes, _ = ingest.discover("folder", folder)
     assert classes == ["Beagle", "Siamese", "Tabby"]
     found, classes, _ = ingest.discover("folder", folder, ["Tabby", "Beagle"])
@@ -146,14 +142,14 @@ def test_oxford_offline_message_names_files(tmp_path):
         ingest.discover("oxford_pets", tmp_path)
 
 
-def test_oxford_layout_from_local_files(tmp_path, pets_mini):
+def test_oxford_layout_from_local_files(tmp_path):
     base = tmp_path / "oxford-iiit-pet"
     (base / "images").mkdir(parents=True)
     (base / "annotations").mkdir()
     lines = []
     for i in range(3):
-        (base / "images" / f"Bengal_{i}.jpg").write_bytes((pets_mini / "Cat" / f"{i}.jpg").read_bytes())
-        (base / "images" / f"beagle_{i}.jpg").write_bytes((pets_mini / "Dog" / f"{i}.jpg").read_bytes())
+        photo(i).save(base / "images" / f"Bengal_{i}.jpg")
+        photo(100 + i).save(base / "images" / f"beagle_{i}.jpg")
         lines += [f"Bengal_{i} 6 1 2", f"beagle_{i} 11 2 3"]
     (base / "annotations" / "trainval.txt").write_text("\n".join(lines[:4]) + "\n")
     (base / "annotations" / "test.txt").write_text("#comment\n" + "\n".join(lines[4:]) + "\n")
@@ -163,14 +159,15 @@ def test_oxford_layout_from_local_files(tmp_path, pets_mini):
     assert len(found) == 6
 
 
-def test_download_code_fetches_and_unpacks_a_local_archive(tmp_path, pets_mini):
+def test_download_code_fetches_and_unpacks_a_local_archive(tmp_path):
     import zipfile
 
+    photos = photo_folder(tmp_path / "photos", {"Cat": 4, "Dog": 4})
     archive = tmp_path / "kagglecatsanddogs.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for cls in ("Cat", "Dog"):
             for i in range(4):
-                zf.write(pets_mini / cls / f"{i}.jpg", f"PetImages/{cls}/{i}.jpg")
+                zf.write(photos / cls / f"{i}.jpg", f"PetImages/{cls}/{i}.jpg")
     dest = tmp_path / "data"
     ingest.fetch_archive(archive.as_uri(), dest, log_fn=lambda m: None)
     found, classes, _ = ingest.discover("kaggle_petimages", dest)
@@ -187,13 +184,11 @@ def test_download_code_fetches_and_unpacks_a_local_archive(tmp_path, pets_mini):
         ("no_classes", "no class subfolders"),
     ],
 )
-def test_bad_folders_give_clear_errors(tmp_path, pets_mini, layout, message):
+def test_bad_folders_give_clear_errors(tmp_path, layout, message):
     root = tmp_path / "d"
     root.mkdir()
     if layout in ("empty_class", "one_class"):
-        (root / "cat").mkdir()
-        for i in range(3):
-            (root / "cat" / f"{i}.jpg").write_bytes((pets_mini / "Cat" / f"{i}.jpg").read_bytes())
+        photo_folder(root, {"cat": 3})
     if layout == "empty_class":
         (root / "dog").mkdir()
     with pytest.raises(ingest.DatasetError, match=message):
