@@ -17,8 +17,8 @@ def repo() -> Path:
     return REPO
 
 
-@pytest.fixture(scope="session")
-def pets_mini() -> Path:
+@pytest.fixture()
+def pets_mini(request) -> Path:
     """The real-photo test set (240 Kaggle photos): only for tests that need real photos.
 
     CI always has it beside the clone; a user's clone usually does not, and then these tests
@@ -26,7 +26,7 @@ def pets_mini() -> Path:
     """
     if not (PETS_MINI / "Cat").is_dir():
         pytest.skip(
-            f"needs the real-photo set pets-mini, not found at {PETS_MINI} "
+            f"{request.node.name} needs the real-photo set pets-mini, not found at {PETS_MINI} "
             "(set BLURFOCUS_PETS_MINI to its folder to run this test)"
         )
     return PETS_MINI
