@@ -26,9 +26,9 @@ rule saliency:
         shards=SAL["shards"],
         draws=lambda wc: saliency_draws(model_id(wc.role, wc.seed)),
         batch_size=SAL["batch_size"],
-        limit_per_class=SAL["limit_per_class"] or 0,
+        limit_per_class=SAL["limit_per_class"],
         precision=SAL["precision"],
         device=config["device"],
-        code=code_version("saliency", "models", "data", "ingest", "runtime"),
+        code=code_version("saliency.py"),
     script:
         "../workflow/scripts/saliency.py"

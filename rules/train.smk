@@ -36,7 +36,7 @@ rule train:
             TRAIN["init_seed"] if TRAIN["init_seed"] is not None else int(wc.seed)
         ),
         device=config["device"],
-        code=code_version("train", "models", "data", "ingest", "runtime", "figures"),
+        code=code_version("train.py"),
     script:
         "../workflow/scripts/train.py"
 
@@ -60,7 +60,7 @@ rule evaluate:
     params:
         variants=as_json(TEST_VARIANTS),
         device=config["device"],
-        code=code_version("train", "models", "data", "ingest", "evaluate"),
+        code=code_version("evaluate.py"),
     script:
         "../workflow/scripts/evaluate.py"
 
@@ -91,6 +91,6 @@ rule accuracy_table:
         "../envs/analysis.yaml"
     params:
         dpi=config["figures"]["dpi"],
-        code=code_version("evaluate", "figures"),
+        code=code_version("accuracy_table.py"),
     script:
         "../workflow/scripts/accuracy_table.py"

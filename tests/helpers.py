@@ -95,6 +95,7 @@ def broken_petimages(root: Path, good_per_class: int = 8) -> dict[str, str]:
 # ---------------------------------------------------------------- running the workflow
 
 import os
+import re
 import subprocess
 
 from blurfocus.workflow import snakemake_executable, snakemake_job_counts
@@ -137,3 +138,19 @@ def dry_run_jobs(workdir: Path, configfile: Path, *extra: str) -> dict[str, int]
     jobs = snakemake_job_counts(proc.stdout + proc.stderr)
     jobs.pop("total", None)
     return jobs
+
+
+def job_blocks(text: str) -> list[dict]:
+    """Jobs of a dry run: [{rule, wildcards, input: [...], output: [...], reason}]."""
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):$", line.strip())
+        if m:
+            out.append({"rule": m.group(1), "wildcards": "", "input": [], "output": [], "reason": ""})
+            continue
+        key, _, value = line.strip().partition(": ")
+        if out and key in ("input", "output"):
+            out[-1][key] = [v.strip() for v in value.split(",")]
+        elif out and key in ("wildcards", "reason"):
+            out[-1][key] = value
+    return [j for j in out if j["rule"] != "all"]
