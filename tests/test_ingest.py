@@ -1,3 +1,6 @@
+import os
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -193,3 +196,97 @@ def test_bad_folders_give_clear_errors(tmp_path, layout, message):
         (root / "dog").mkdir()
     with pytest.raises(ingest.DatasetError, match=message):
         ingest.discover("folder", root)
+
+
+# ---------------------------------------------------------------- no file name or file stops an ingest
+
+
+def run_ingest(root, tmp_path, log_lines=None):
+    """Ingest ``root`` (a folder layout) with outputs written as the workflow writes them."""
+    out = tmp_path / "out"
+    log = (lambda m: log_lines.append(m)) if log_lines is not None else (lambda m: None)
+    result = ingest.ingest("folder", root, out / "clear", classes=None, split={"train": 0.5, "val": 0.25, "test": 0.25},
+                           seed=0, image_size=48, min_size=16, threads=2, log_fn=log)
+    ingest.write_outputs(result, out / "manifest.parquet", out / "rejected.tsv", out / "ingest.json")
+    return result, out
+
+
+def test_file_names_that_are_not_utf8_are_used_and_recorded_escaped(tmp_path):
+    root = photo_folder(tmp_path / "data", {"Cat": 4, "Dog": 4})
+    raw = os.fsencode(root / "Cat") + b"/caf\xe9.jpg"  # Latin-1 name, as on old archives
+    photo(77, 80, 70).save(os.fsdecode(raw))  # below 2x the input size: decoded in full
+    (root / "Dog").joinpath(os.fsdecode(b"note\xff.jpg")).write_text("not an image")
+    lines: list[str] = []
+    result, out = run_ingest(root, tmp_path, lines)
+    (tmp_path / "log.txt").write_text("\n".join(lines), encoding="utf-8")  # a UTF-8 log takes every line
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    row = manifest[manifest["image_id"] == "Cat/caf\\xe9.jpg"]
+    assert len(row) == 1 and row["path"].iloc[0].endswith("Cat/caf\\xe9.jpg")
+    # the pixels are those of the real file
+    ref = images.square_resize(Image.open(os.fsdecode(raw)).convert("RGB"), 48)
+    np.testing.assert_array_equal(np.load(out / "clear" / f"{row['split'].iloc[0]}.npy")[row["split_index"].iloc[0]], ref)
+    rejected = pd.read_csv(out / "rejected.tsv", sep="\t")
+    bad = rejected[rejected["path"].str.endswith("Dog/note\\xff.jpg")]
+    assert len(bad) == 1 and "not an image" in bad["reason"].iloc[0]
+    assert result.summary["escaped_names"] == 2
+
+
+def test_the_same_photo_under_two_classes_is_a_label_conflict(tmp_path):
+    root = photo_folder(tmp_path / "data", {"Cat": 5, "Dog": 5})
+    shutil.copy(root / "Cat" / "0.jpg", root / "Dog" / "copy_of_cat.jpg")
+    shutil.copy(root / "Dog" / "1.jpg", root / "Dog" / "same_class_copy.jpg")  # a plain duplicate
+    result, out = run_ingest(root, tmp_path)
+    used = set(result.manifest["image_id"])
+    assert "Cat/0.jpg" not in used and "Dog/copy_of_cat.jpg" not in used
+    rejected = pd.read_csv(out / "rejected.tsv", sep="\t")
+    conflicts = rejected[rejected["reason"].str.startswith("label conflict")]
+    assert sorted(p.split("data/")[1] for p in conflicts["path"]) == ["Cat/0.jpg", "Dog/copy_of_cat.jpg"]
+    assert all("Cat, Dog" in r for r in conflicts["reason"])
+    assert result.summary["label_conflicts"] == 2 and result.summary["rejected_by_reason"] == {"label conflict": 2}
+    # the same-class copy is still an ordinary duplicate, and no new pair appears
+    assert result.summary["duplicates"] == 1
+    assert result.manifest.loc[result.manifest["duplicate_of"].notna(), "image_id"].tolist() == ["Dog/same_class_copy.jpg"]
+
+
+# EXIF orientation -> the same picture by hand (numpy), as a viewer shows it
+BY_HAND = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    root = photo_folder(tmp_path / "data", {"Cat": 3, "Dog": 3})
+    stored = np.asarray(photo(5, 90, 60)).copy()
+    stored[:20, :30] = (255, 0, 0)  # a red top-left corner marks the orientation
+    for o in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = o
+        Image.fromarray(stored).save(root / "Cat" / f"orient{o}.jpg", exif=exif.tobytes(), quality=95)
+    result, out = run_ingest(root, tmp_path)
+    m = result.manifest.set_index("image_id")
+    for o in range(1, 9):
+        decoded = np.asarray(Image.open(root / "Cat" / f"orient{o}.jpg").convert("RGB"))  # pixels as stored
+        shown = np.ascontiguousarray(BY_HAND[o](decoded))
+        row = m.loc[f"Cat/orient{o}.jpg"]
+        got = np.load(out / "clear" / f"{row['split']}.npy")[row["split_index"]]
+        np.testing.assert_array_equal(got, images.square_resize(Image.fromarray(shown), 48), err_msg=f"orientation {o}")
+        assert (row["width"], row["height"]) == (shown.shape[1], shown.shape[0])
+
+
+def test_broken_symbolic_links_are_listed(tmp_path):
+    root = photo_folder(tmp_path / "data", {"Cat": 3, "Dog": 3})
+    (root / "Cat" / "moved.jpg").symlink_to(tmp_path / "elsewhere" / "moved.jpg")
+    (root / "Dog" / "good_link.jpg").symlink_to(root / "Dog" / "0.jpg")  # a working link is a file
+    result, out = run_ingest(root, tmp_path)
+    rejected = pd.read_csv(out / "rejected.tsv", sep="\t")
+    assert len(rejected) == 1 and rejected["path"].iloc[0].endswith("Cat/moved.jpg")
+    assert rejected["reason"].iloc[0].startswith("broken symbolic link") and "elsewhere/moved.jpg" in rejected["reason"].iloc[0]
+    assert "Dog/good_link.jpg" in set(result.manifest["image_id"])
+    assert result.summary["found"] == 8 and result.summary["rejected_by_reason"] == {"broken symbolic link": 1}
