@@ -251,8 +251,15 @@ def fill_derived_defaults(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _semantic_errors(config: dict[str, Any], check_paths: bool) -> Iterator[str]:
-    """The checks a JSON schema cannot express (run after :func:`fill_derived_defaults`)."""
-    ds = config["dataset"]
+    """The checks a JSON schema cannot express (run after :func:`fill_derived_defaults`);
+    checks only, changes nothing."""
+    yield from _dataset_errors(config["dataset"], check_paths)
+    yield from _blur_errors(config["blur"])
+    yield from _model_errors(config["model"], check_paths)
+    yield from _saliency_errors(config["saliency"], config["dataset"]["image_size"])
+
+
+def _dataset_errors(ds: dict[str, Any], check_paths: bool) -> Iterator[str]:
     split = ds["split"]
     total = split["train"] + split["val"] + split["test"]
     if not math.isclose(total, 1.0, abs_tol=1e-6):
@@ -273,7 +280,9 @@ def _semantic_errors(config: dict[str, Any], check_paths: bool) -> Iterator[str]
     if ds["source"] == "synthetic" and ds["classes"] is not None and len(ds["classes"]) != 2:
         yield "dataset.classes: the synthetic source has exactly two classes (e.g. [cat, dog])"
 
-    variants = config["blur"]["variants"]
+
+def _blur_errors(section: dict[str, Any]) -> Iterator[str]:
+    variants = section["variants"]
     if "clear" in variants:
         yield "blur.variants: 'clear' is reserved for the unblurred images; pick another name"
     for name, spec in variants.items():
@@ -282,14 +291,15 @@ def _semantic_errors(config: dict[str, Any], check_paths: bool) -> Iterator[str]
         except blur.BlurSpecError as exc:
             yield str(exc)
     names = list(variants)
-    train = config["blur"]["train"]
+    train = section["train"]
     if train not in variants:
         yield f"blur.train: {train!r} is not a defined blur variant; defined: {', '.join(names)}"
-    for t in config["blur"]["test"]:
+    for t in section["test"]:
         if t not in variants:
             yield f"blur.test: {t!r} is not a defined blur variant; defined: {', '.join(names)}"
 
-    model = config["model"]
+
+def _model_errors(model: dict[str, Any], check_paths: bool) -> Iterator[str]:
     if not archs.is_known(model["arch"]):
         hint = difflib.get_close_matches(model["arch"], archs.suggestions(), n=3)
         yield (
@@ -311,8 +321,8 @@ def _semantic_errors(config: dict[str, Any], check_paths: bool) -> Iterator[str]
             if problem:
                 yield f"model.weights: {problem}"
 
-    sal = config["saliency"]
-    size = ds["image_size"]
+
+def _saliency_errors(sal: dict[str, Any], size: int) -> Iterator[str]:
     if sal["topk"] > size * size:
         yield f"saliency.topk: {sal['topk']} is larger than the map ({size}x{size} = {size * size} pixels)"
     if sal["mode"] == "vargrad" and sal["n_samples"] < 2:

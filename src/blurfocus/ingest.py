@@ -140,53 +140,52 @@ def _petimages_root(path: Path) -> Path:
     )
 
 
-def discover(
-    source: str, path: str | Path, classes: Sequence[str] | None = None
-) -> tuple[list[Candidate], list[str], list[tuple[str, str]]]:
-    """Candidate image files of a source.
-
-    Returns (candidates, class names in label order, skipped) where skipped lists
-    (path, reason) for files that are not images by their extension.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"dataset.path {str(path)!r} does not exist")
-    skipped: list[tuple[str, str]] = []
+def _folder_candidates(
+    source: str, path: Path, skipped: list[tuple[str, str]]
+) -> tuple[list[Candidate], list[str]]:
+    """``<root>/<class>/*`` layouts (folder, synthetic, kaggle_petimages): (candidates, class
+    folder names, including empty ones)."""
+    root = _petimages_root(path) if source == "kaggle_petimages" else path
+    folders = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: natural_key(d.name))
+    if source == "kaggle_petimages":
+        folders = [d for d in folders if d.name in ("Cat", "Dog")]
+    if not folders:
+        raise DatasetError(f"dataset.path {str(root)!r} holds no class subfolders (expected {root}/<class>/<images>)")
     found: list[Candidate] = []
     folder_classes: list[str] = []
-    if source in ("folder", "synthetic", "kaggle_petimages"):
-        root = _petimages_root(path) if source == "kaggle_petimages" else path
-        folders = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: natural_key(d.name))
-        if source == "kaggle_petimages":
-            folders = [d for d in folders if d.name in ("Cat", "Dog")]
-        if not folders:
-            raise DatasetError(f"dataset.path {str(root)!r} holds no class subfolders (expected {root}/<class>/<images>)")
-        for d in folders:
-            name = d.name.lower() if source == "kaggle_petimages" else d.name
-            folder_classes.append(name)
-            for f in _files_in(d, skipped):
-                rel = safe_name(f.relative_to(root).as_posix())
-                if f.suffix.lower() in IMAGE_EXTENSIONS:
-                    found.append(Candidate(f, rel, name))
-                else:
-                    skipped.append((safe_name(f), f"not an image file (extension {safe_name(f.suffix) or 'none'!r})"))
-    elif source == "kaggle_competition":
-        root = path / "train" if (path / "train").is_dir() else path
-        pattern = re.compile(r"^([A-Za-z]+)\.\d+\.[A-Za-z]+$")
-        for f in _files_in(root, skipped):
-            m = pattern.match(f.name)
-            if m and f.suffix.lower() in IMAGE_EXTENSIONS:
-                found.append(Candidate(f, safe_name(f.relative_to(root).as_posix()), m.group(1).lower()))
+    for d in folders:
+        name = d.name.lower() if source == "kaggle_petimages" else d.name
+        folder_classes.append(name)
+        for f in _files_in(d, skipped):
+            rel = safe_name(f.relative_to(root).as_posix())
+            if f.suffix.lower() in IMAGE_EXTENSIONS:
+                found.append(Candidate(f, rel, name))
             else:
-                skipped.append((safe_name(f), "name is not <class>.<number>.<ext> (Kaggle competition layout)"))
-        if not found:
-            raise DatasetError(f"dataset.path {str(root)!r} holds no files named like cat.1.jpg / dog.1.jpg")
-    elif source == "oxford_pets":
-        found = _oxford_candidates(path)
-    else:
-        raise DatasetError(f"dataset.source {source!r} has no file discovery")
+                skipped.append((safe_name(f), f"not an image file (extension {safe_name(f.suffix) or 'none'!r})"))
+    return found, folder_classes
 
-    present = sorted({c.class_name for c in found} | set(folder_classes), key=natural_key)
+
+def _competition_candidates(path: Path, skipped: list[tuple[str, str]]) -> list[Candidate]:
+    """Kaggle competition layout: ``train/cat.123.jpg`` (class from the file name)."""
+    root = path / "train" if (path / "train").is_dir() else path
+    pattern = re.compile(r"^([A-Za-z]+)\.\d+\.[A-Za-z]+$")
+    found = []
+    for f in _files_in(root, skipped):
+        m = pattern.match(f.name)
+        if m and f.suffix.lower() in IMAGE_EXTENSIONS:
+            found.append(Candidate(f, safe_name(f.relative_to(root).as_posix()), m.group(1).lower()))
+        else:
+            skipped.append((safe_name(f), "name is not <class>.<number>.<ext> (Kaggle competition layout)"))
+    if not found:
+        raise DatasetError(f"dataset.path {str(root)!r} holds no files named like cat.1.jpg / dog.1.jpg")
+    return found
+
+
+def _select_classes(
+    found: list[Candidate], present: list[str], classes: Sequence[str] | None, path: Path
+) -> tuple[list[Candidate], list[str]]:
+    """Keep the wanted classes (all present ones when ``classes`` is None) and check that each
+    has files and that there are at least two."""
     if classes is None:
         classes = present
     else:
@@ -207,7 +206,34 @@ def discover(
             f"only one class ({', '.join(classes) or 'none'}) found under {str(path)!r}; "
             "a classifier needs at least two class folders"
         )
-    return found, list(classes), skipped
+    return found, list(classes)
+
+
+def discover(
+    source: str, path: str | Path, classes: Sequence[str] | None = None
+) -> tuple[list[Candidate], list[str], list[tuple[str, str]]]:
+    """Candidate image files of a source.
+
+    Returns (candidates, class names in label order, skipped) where skipped lists
+    (safe path, reason) for files that are not images by their extension or name, and for
+    broken symbolic links.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"dataset.path {str(path)!r} does not exist")
+    skipped: list[tuple[str, str]] = []
+    folder_classes: list[str] = []
+    if source in ("folder", "synthetic", "kaggle_petimages"):
+        found, folder_classes = _folder_candidates(source, path, skipped)
+    elif source == "kaggle_competition":
+        found = _competition_candidates(path, skipped)
+    elif source == "oxford_pets":
+        found = _oxford_candidates(path)
+    else:
+        raise DatasetError(f"dataset.source {source!r} has no file discovery")
+    present = sorted({c.class_name for c in found} | set(folder_classes), key=natural_key)
+    found, classes = _select_classes(found, present, classes, path)
+    return found, classes, skipped
 
 
 def _oxford_candidates(root: Path) -> list[Candidate]:
