@@ -25,6 +25,8 @@ def pets_mini(request) -> Path:
     are skipped with the reason in the summary (``-ra``) instead of failing.
     """
     if not (PETS_MINI / "Cat").is_dir():
+        if os.environ.get("BLURFOCUS_REQUIRE_PETS_MINI"):  # CI: a missing set is an error, not a skip
+            pytest.fail(f"the pets-mini test data is missing at {PETS_MINI} (BLURFOCUS_REQUIRE_PETS_MINI is set)")
         pytest.skip(
             f"{request.node.name} needs the real-photo set pets-mini, not found at {PETS_MINI} "
             "(set BLURFOCUS_PETS_MINI to its folder to run this test)"
