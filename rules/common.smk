@@ -1,4 +1,3 @@
-import hashlib
 import json
 import os
 import shutil
@@ -14,6 +13,7 @@ sys.path.insert(0, SRC)
 from blurfocus.runtime import export_source_path  # noqa: E402
 
 export_source_path(SRC)  # PYTHONPATH for the jobs' scripts
+from blurfocus.codeversion import code_version as _script_code_version  # noqa: E402
 from blurfocus.config import ConfigError, validate_config  # noqa: E402
 from blurfocus import ids, seeding  # noqa: E402
 
@@ -67,13 +67,13 @@ GPU = 1 if _uses_gpu() else 0
 
 
 # ---------------------------------------------------------------- helpers
-def code_version(*modules):
-    """Hash of the library modules behind a job; editing one reruns its jobs (params trigger)."""
-    h = hashlib.sha256()
-    for name in sorted(set(modules) | {"__init__", "seeding"}):
-        h.update(name.encode())
-        h.update((Path(SRC) / "blurfocus" / f"{name}.py").read_bytes())
-    return h.hexdigest()[:16]
+def code_version(script):
+    """Hash of the library modules that workflow/scripts/SCRIPT imports (followed transitively,
+    see blurfocus.codeversion); editing one reruns the rule's jobs (params trigger)."""
+    return _script_code_version(
+        Path(workflow.basedir) / "workflow" / "scripts" / script,
+        Path(SRC) / "blurfocus",
+    )
 
 
 def as_json(value):
@@ -116,9 +116,7 @@ def get_ingest_input(wildcards):
 def get_dataset_path():
     if DATASET["source"] == "synthetic":
         return "results/data/synthetic/images"
-    if DATASET["source"] == "oxford_pets":
-        return DATASET["path"] or "resources/oxford_pets"
-    return DATASET["path"]
+    return DATASET["path"]  # oxford_pets' default filled by blurfocus.config
 
 
 def get_blur_spec(wildcards):

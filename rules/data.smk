@@ -8,7 +8,7 @@ rule synthetic_data:
         "../envs/torch.yaml"
     params:
         n_per_class=DATASET["synthetic"]["n_per_class"],
-        size=DATASET["synthetic"]["size"] or DATASET["image_size"],
+        size=DATASET["synthetic"]["size"],
         texture_size=DATASET["synthetic"]["texture_size"],
         texture_period=DATASET["synthetic"]["texture_period"],
         texture_contrast=DATASET["synthetic"]["texture_contrast"],
@@ -17,7 +17,7 @@ rule synthetic_data:
         shape_contrast=DATASET["synthetic"]["shape_contrast"],
         background_noise=DATASET["synthetic"]["background_noise"],
         seed=DATASET["synthetic"]["seed"],
-        code=code_version("synthetic"),
+        code=code_version("synthetic.py"),
     script:
         "../workflow/scripts/synthetic.py"
 
@@ -40,14 +40,14 @@ rule ingest:
     params:
         source=DATASET["source"],
         path=get_dataset_path(),
-        url=DATASET["url"] or "",
+        url=DATASET["url"],
         classes=as_json(DATASET["classes"]),
         split=as_json(DATASET["split"]),
         seed=DATASET["seed"],
         image_size=DATASET["image_size"],
         min_size=DATASET["min_size"],
-        limit_per_class=DATASET["limit_per_class"] or 0,
-        code=code_version("ingest", "images"),
+        limit_per_class=DATASET["limit_per_class"],
+        code=code_version("ingest.py"),
     script:
         "../workflow/scripts/ingest.py"
 
@@ -69,7 +69,7 @@ rule blur_copies:
         seed=BLUR["seed"],
         scale=BLUR["scale"],
         image_size=DATASET["image_size"],
-        code=code_version("blur", "data", "ingest"),
+        code=code_version("blur_copies.py"),
     script:
         "../workflow/scripts/blur_copies.py"
 
@@ -92,6 +92,6 @@ rule contact_sheet:
         variants=as_json(TEST_VARIANTS),
         per_class=config["figures"]["images_per_class"],
         dpi=config["figures"]["dpi"],
-        code=code_version("figures"),
+        code=code_version("contact_sheet.py"),
     script:
         "../workflow/scripts/contact_sheet.py"

@@ -20,12 +20,10 @@ rule focus_figure:
     params:
         per_class=config["figures"]["images_per_class"],
         percentile=config["figures"]["clip_percentile"],
-        limit_per_class=SAL["limit_per_class"] or 0,
+        limit_per_class=SAL["limit_per_class"],
         models=as_json(primary_models()),
         dpi=config["figures"]["dpi"],
-        code=code_version(
-            "figures", "mapstore", "topk", "selection", "smoothgrad_settings"
-        ),
+        code=code_version("focus_figure.py"),
     script:
         "../workflow/scripts/focus_figure.py"
 
@@ -54,7 +52,7 @@ rule activation_figure:
         channels=config["figures"]["channels"],
         variant=TRAIN_BLUR,
         dpi=config["figures"]["dpi"],
-        code=code_version("activations", "figures", "models"),
+        code=code_version("activation_figure.py"),
     script:
         "../workflow/scripts/activation_figure.py"
 
@@ -81,6 +79,6 @@ rule test_figures:
     params:
         alpha=config["stats"]["alpha"],
         dpi=config["figures"]["dpi"],
-        code=code_version("figures"),
+        code=code_version("test_figures.py"),
     script:
         "../workflow/scripts/test_figures.py"

@@ -35,6 +35,6 @@ rule report:
     params:
         config=as_json(config),
         variants=as_json(TEST_BLURS),
-        code=code_version("report", "sanity"),
+        code=code_version("report.py"),
     script:
         "../workflow/scripts/report.py"

@@ -28,16 +28,6 @@ rule saliency:
         draws=lambda wc: saliency_draws(model_id(wc.role, wc.seed), wc.variant),
         limit_per_class=SAL["limit_per_class"] or 0,
         device=config["device"],
-        code=code_version(
-            "smoothgrad",
-            "smoothgrad_settings",
-            "selection",
-            "mapstore",
-            "topk",
-            "models",
-            "data",
-            "ingest",
-            "runtime",
-        ),
+        code=code_version("saliency.py"),
     script:
         "../workflow/scripts/saliency.py"

@@ -59,7 +59,7 @@ rule train_shuffled:
         init_seed=lambda wc: get_training_seeds(wc, "shuffled")[0],
         stream_seed=lambda wc: get_training_seeds(wc, "shuffled")[1],
         device=config["device"],
-        code=code_version("train", "models", "data", "ingest", "runtime", "figures"),
+        code=code_version("train.py"),
     script:
         "../workflow/scripts/train.py"
 
@@ -94,6 +94,6 @@ rule sanity_check:
         device=config["device"],
         percentile=config["figures"]["clip_percentile"],
         dpi=config["figures"]["dpi"],
-        code=code_version("sanity", "saliency", "models", "figures", "data", "ingest"),
+        code=code_version("sanity.py"),
     script:
         "../workflow/scripts/sanity.py"

@@ -11,7 +11,7 @@ rule distances:
         test_blurs=as_json(TEST_BLURS),
         seeds=as_json(SEEDS),
         draws=SAL["draws"],
-        code=code_version("focus"),
+        code=code_version("distances.py"),
     script:
         "../workflow/scripts/distances.py"
 
@@ -32,7 +32,7 @@ rule ttests:
     params:
         test_blurs=as_json(TEST_BLURS),
         adjust=config["stats"]["adjust"],
-        code=code_version("stats"),
+        code=code_version("ttests.py"),
     script:
         "../workflow/scripts/ttests.py"
 
@@ -67,18 +67,7 @@ rule null_tests:
         bootstrap=config["stats"]["bootstrap"],
         adjust=config["stats"]["adjust"],
         seed=config["stats"]["seed"],
-        code=code_version(
-            "robust",
-            "analysis",
-            "focus",
-            "stats",
-            "metrics",
-            "mapstore",
-            "topk",
-            "smoothgrad_settings",
-            "modeltests",
-            "ids",
-        ),
+        code=code_version("null_tests.py"),
     script:
         "../workflow/scripts/null_tests.py"
 
@@ -101,15 +90,7 @@ rule focus_metrics:
         seeds=as_json(SEEDS),
         draws=SAL["draws"],
         sets=as_json(saliency_sets()),
-        code=code_version(
-            "analysis",
-            "metrics",
-            "focus",
-            "mapstore",
-            "topk",
-            "smoothgrad_settings",
-            "synthetic",
-        ),
+        code=code_version("focus_metrics.py"),
     script:
         "../workflow/scripts/focus_metrics.py"
 
@@ -154,6 +135,6 @@ rule claims:
         adjust=config["stats"]["adjust"],
         synthetic=DATASET["source"] == "synthetic",
         dpi=config["figures"]["dpi"],
-        code=code_version("analysis", "robust", "stats", "figures", "modeltests", "ids"),
+        code=code_version("claims.py"),
     script:
         "../workflow/scripts/claims.py"

@@ -35,7 +35,7 @@ rule train:
         init_seed=lambda wc: get_training_seeds(wc)[0],
         stream_seed=lambda wc: get_training_seeds(wc)[1],
         device=config["device"],
-        code=code_version("train", "models", "data", "ingest", "runtime", "figures"),
+        code=code_version("train.py"),
     script:
         "../workflow/scripts/train.py"
 
@@ -59,7 +59,7 @@ rule evaluate:
     params:
         variants=as_json(TEST_VARIANTS),
         device=config["device"],
-        code=code_version("train", "models", "data", "ingest", "evaluate"),
+        code=code_version("evaluate.py"),
     script:
         "../workflow/scripts/evaluate.py"
 
@@ -90,6 +90,6 @@ rule accuracy_table:
         "../envs/analysis.yaml"
     params:
         dpi=config["figures"]["dpi"],
-        code=code_version("evaluate", "figures"),
+        code=code_version("accuracy_table.py"),
     script:
         "../workflow/scripts/accuracy_table.py"

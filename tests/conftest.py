@@ -17,10 +17,20 @@ def repo() -> Path:
     return REPO
 
 
-@pytest.fixture(scope="session")
-def pets_mini() -> Path:
+@pytest.fixture()
+def pets_mini(request) -> Path:
+    """The real-photo test set (240 Kaggle photos): only for tests that need real photos.
+
+    CI always has it beside the clone; a user's clone usually does not, and then these tests
+    are skipped with the reason in the summary (``-ra``) instead of failing.
+    """
     if not (PETS_MINI / "Cat").is_dir():
-        pytest.fail(f"the pets-mini test data is missing at {PETS_MINI} (set BLURFOCUS_PETS_MINI)")
+        if os.environ.get("BLURFOCUS_REQUIRE_PETS_MINI"):  # CI: a missing set is an error, not a skip
+            pytest.fail(f"the pets-mini test data is missing at {PETS_MINI} (BLURFOCUS_REQUIRE_PETS_MINI is set)")
+        pytest.skip(
+            f"{request.node.name} needs the real-photo set pets-mini, not found at {PETS_MINI} "
+            "(set BLURFOCUS_PETS_MINI to its folder to run this test)"
+        )
     return PETS_MINI
 
 

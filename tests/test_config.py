@@ -129,3 +129,82 @@ def test_all_errors_reported_at_once():
     with pytest.raises(ConfigError) as err:
         validate_config(cfg)
     assert "saliency.n_samples" in str(err.value) and "training.lr" in str(err.value)
+
+
+# ---------------------------------------------------------------- strings from `snakemake --config`
+
+from blurfocus.config import coerce_strings, load_schema  # noqa: E402
+
+
+def test_command_line_strings_become_the_types_the_schema_expects():
+    # what Snakemake hands over for --config 'figures={dpi: 80}' 'sanity={enabled: false}' ...
+    raw = {
+        "figures": {"dpi": "80", "layers": ["features.6"]},
+        "sanity": {"enabled": "false"},
+        "training": {"seeds": ["0", "1"], "lr": "1e-3", "init_seed": "null", "hflip": "true"},
+        "saliency": {"sigma": "0.2", "limit_per_class": "~"},
+        "blur": {"variants": {"b": [{"kind": "gaussian_blur", "sigma": "3"}],
+                              "c": {"kind": "defocus_blur", "severity": "2"}}, "test": "null"},
+        "dataset": {"path": "null", "classes": ["1", "2"]},
+        "model": {"trainable": ["features"]},
+        "device": "cpu",
+    }
+    out = coerce_strings(raw, load_schema())
+    assert out["figures"] == {"dpi": 80, "layers": ["features.6"]} and type(out["figures"]["dpi"]) is int
+    assert out["sanity"]["enabled"] is False
+    assert out["training"] == {"seeds": [0, 1], "lr": 0.001, "init_seed": None, "hflip": True}
+    assert out["saliency"] == {"sigma": 0.2, "limit_per_class": None}
+    assert out["blur"]["variants"] == {"b": [{"kind": "gaussian_blur", "sigma": 3}],
+                                       "c": {"kind": "defocus_blur", "severity": 2}}
+    assert out["blur"]["test"] is None
+    # strings stay strings where the schema wants strings (class names "1", "2", enums)
+    assert out["dataset"] == {"path": None, "classes": ["1", "2"]}
+    assert out["model"] == {"trainable": ["features"]} and out["device"] == "cpu"
+    cfg = validate_config(raw)
+    assert cfg["figures"]["dpi"] == 80 and cfg["training"]["seeds"] == [0, 1]
+
+
+def test_a_whole_list_given_as_one_string_is_read():
+    out = coerce_strings({"training": {"seeds": "[0, 1]"}, "figures": {"layers": "null"}}, load_schema())
+    assert out == {"training": {"seeds": [0, 1]}, "figures": {"layers": None}}
+
+
+@pytest.mark.parametrize(
+    "section, key, text, fragment",
+    [
+        ("figures", "dpi", "eighty", "figures.dpi: 'eighty' is not of type 'integer'"),
+        ("figures", "dpi", "80.5", "figures.dpi: '80.5' is not of type 'integer'"),
+        ("figures", "dpi", "10", "figures.dpi: 10 is less than the minimum of 30"),
+        ("sanity", "enabled", "maybe", "sanity.enabled: 'maybe' is not of type 'boolean'"),
+        ("saliency", "sigma", "nan", "saliency.sigma: 'nan' is not of type 'number'"),
+        ("saliency", "sigma", "1e400", "saliency.sigma: '1e400' is not of type 'number'"),
+        ("training", "epochs", "true", "training.epochs: 'true' is not of type 'integer'"),
+    ],
+)
+def test_strings_that_do_not_fit_keep_a_clear_error(section, key, text, fragment):
+    bad(lambda c: c.setdefault(section, {}).update({key: text}), fragment)
+
+
+def test_coercion_does_not_mutate_its_input():
+    raw = {"figures": {"dpi": "80"}, "training": {"seeds": ["0"]}}
+    before = copy.deepcopy(raw)
+    coerce_strings(raw, load_schema())
+    assert raw == before
+
+
+def test_derived_defaults_are_filled_by_validation_not_by_rules():
+    cfg = validate_config({"dataset": {"image_size": 64}})
+    assert cfg["dataset"]["synthetic"]["size"] == 64  # null: the model input size
+    assert validate_config({"dataset": {"image_size": 64, "synthetic": {"size": 48}}})["dataset"]["synthetic"]["size"] == 48
+    cfg = validate_config({"dataset": {"source": "oxford_pets"}}, check_paths=False)
+    assert cfg["dataset"]["path"] == "resources/oxford_pets"
+    cfg = validate_config({"blur": {"variants": {"b1": {"kind": "gaussian_blur", "sigma": 1}},
+                                    "train": None, "test": None}})
+    assert cfg["blur"]["train"] == "b1" and cfg["blur"]["test"] == ["b1"]
+    assert cfg["dataset"]["limit_per_class"] is None and cfg["saliency"]["limit_per_class"] is None
+
+
+def test_rules_fill_no_defaults_themselves():
+    text = "".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
+    for pattern in ('["size"] or', '["limit_per_class"] or', '["url"] or', '["path"] or'):
+        assert pattern not in text, pattern

@@ -3,11 +3,13 @@
 
 import re
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
-from helpers import REPO, SNAKEMAKE, snakemake
+from helpers import REPO, SNAKEMAKE, job_blocks, snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -89,19 +91,119 @@ def test_figure_option_reruns_only_figures_and_report(done):
     assert rules_of(jobs(done, cfg)) == {"focus_figure", "report"}
 
 
-def test_editing_a_library_module_is_noticed(done, tmp_path):
-    copy = tmp_path / "workflow-copy"
-    copy.mkdir()
+# ---------------------------------------------------------------- code edits rerun exactly the importers
+
+PACKAGE = REPO / "src" / "blurfocus"
+IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.+\w*|blurfocus(?:\.\w+)?)[ \t]+import[ \t]+(\([^)]*\)|[^\n]+)"
+                    r"|^[ \t]*import[ \t]+blurfocus\.(\w+)", re.M)
+
+
+def imports_by_grep(text: str) -> set[str]:
+    """Library module names (file stems) a file's text imports: an independent, regex-based
+    reading of the import lines (the package is flat: one level of modules)."""
+    found = set()
+    for base, names, plain in IMPORT.findall(text):
+        if plain:
+            found.add(plain)
+            continue
+        module = base.lstrip(".").removeprefix("blurfocus").lstrip(".")
+        if module:
+            found.add(module)
+        for name in re.sub(r"#[^\n]*", "", names).strip("()").split(","):
+            name = name.split(" as ")[0].strip()
+            if name and (PACKAGE / f"{name}.py").is_file():
+                found.add(name)
+    return found
+
+
+def modules_behind(script: Path) -> set[str]:
+    todo, seen = imports_by_grep(script.read_text()) | {"__init__"}, set()
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo |= imports_by_grep((PACKAGE / f"{m}.py").read_text())
+    return seen
+
+
+def rule_scripts() -> dict[str, str]:
+    """{rule: script file name} from the rules' ``script:`` directives."""
+    out = {}
+    for smk in (REPO / "rules").glob("*.smk"):
+        for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
+            script = re.search(r'script:\s*"[./]*workflow/scripts/(\w+\.py)"', block)
+            if script:
+                out[block.split(":", 1)[0]] = script.group(1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def scratch(tiny_run, tmp_path_factory):
+    """A copy of the workflow code (to edit) and a copy of the finished tiny run."""
+    base = tmp_path_factory.mktemp("scratch")
+    code = base / "code"
+    code.mkdir()
     for part in ("Snakefile", "config.yaml", "rules", "workflow", "src", "profiles"):
         src = REPO / part
         if src.is_dir():
-            shutil.copytree(src, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(src, code / part, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            shutil.copy2(src, copy / part)
-    cfg = done / "tiny.yaml"
-    assert jobs(done, cfg, snakefile=copy / "Snakefile") == []  # same code, nothing to do
-    stats_py = copy / "src" / "blurfocus" / "stats.py"
-    stats_py.write_text(stats_py.read_text() + "\n# an edit\n")
-    names = rules_of(jobs(done, cfg, snakefile=copy / "Snakefile"))
-    assert "ttests" in names and "null_tests" in names
-    assert not names & {"train", "saliency", "ingest", "evaluate"}
+            shutil.copy2(src, code / part)
+    work = base / "work"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    return code, work
+
+
+def run_in(code: Path, work: Path, *args: str) -> str:
+    proc = subprocess.run(
+        [SNAKEMAKE, "-s", str(code / "Snakefile"), "--directory", str(work), "--configfile",
+         str(work / "tiny.yaml"), *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_editing_each_library_module_reruns_exactly_the_rules_that_import_it(scratch):
+    """For every module of the package: append a comment, then (1) the rules whose code param
+    changed (``--list-changes params``) are exactly the rules whose scripts import the module,
+    directly or through other modules, and (2) a dry run schedules exactly those rules' jobs
+    and the jobs downstream of them (job graph of a forced dry run)."""
+    code, work = scratch
+    assert job_blocks(run_in(code, work, "-n")) == []  # same code, nothing to do
+    jobs = job_blocks(run_in(code, work, "-n", "-F"))
+    rule_of_output = {f: j["rule"] for j in jobs for f in j["output"]}
+    key = lambda j: (j["rule"], j["wildcards"])  # noqa: E731
+    consumers = {key(j): [key(k) for k in jobs if set(k["input"]) & set(j["output"])] for j in jobs}
+    scripts = rule_scripts()
+    assert set(scripts) == {j["rule"] for j in jobs} - {"all"}
+    importers_of: dict[str, set[str]] = {}
+    for rule, script in scripts.items():
+        for m in modules_behind(REPO / "workflow" / "scripts" / script):
+            importers_of.setdefault(m, set()).add(rule)
+
+    modules = sorted(p.stem for p in (code / "src" / "blurfocus").glob("*.py"))
+    assert not list(PACKAGE.glob("*/__init__.py")), "subpackages: extend imports_by_grep and this list"
+    assert {"__init__", "ingest", "runtime", "stats"} <= set(modules)
+    problems = []
+    for module in modules:
+        f = code / "src" / "blurfocus" / f"{module}.py"
+        original = f.read_bytes()
+        f.write_bytes(original + b"\n# an edit\n")
+        try:
+            changed = {rule_of_output[line.strip()] for line in run_in(code, work, "--list-changes", "params").splitlines()
+                       if line.strip() in rule_of_output}
+            scheduled = {key(j) for j in job_blocks(run_in(code, work, "-n"))}
+        finally:
+            f.write_bytes(original)
+        expected = importers_of.get(module, set())
+        todo = [key(j) for j in jobs if j["rule"] in expected]
+        downstream = set()
+        while todo:
+            k = todo.pop()
+            if k not in downstream:
+                downstream.add(k)
+                todo += consumers[k]
+        if changed != expected:
+            problems.append(f"{module}.py: code param changed for {sorted(changed)}, importers {sorted(expected)}")
+        if scheduled != downstream:
+            problems.append(f"{module}.py: scheduled {sorted(scheduled ^ downstream)} differ from the expected jobs")
+    assert not problems, "\n".join(problems)

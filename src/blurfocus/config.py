@@ -54,6 +54,106 @@ def _with_defaults(validator_class):
 _Validator = _with_defaults(jsonschema.Draft7Validator)
 
 
+# ---------------------------------------------------------------- strings from the command line
+
+_NULL_WORDS = ("null", "Null", "NULL", "~")
+
+
+def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Follow a local ``$ref`` (``#/definitions/...``)."""
+    while isinstance(schema, Mapping) and "$ref" in schema:
+        node: Any = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def _branches(schema: Mapping[str, Any], root: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The schema itself, or its ``oneOf``/``anyOf`` alternatives (resolved)."""
+    alts = schema.get("oneOf") or schema.get("anyOf")
+    return [_resolve(s, root) for s in alts] if alts else [schema]
+
+
+def _accepts_type(value: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    """Whether ``value``'s JSON type (or enum membership) fits ``schema``; limits not checked."""
+    checker = jsonschema.Draft7Validator.TYPE_CHECKER
+    for branch in _branches(schema, root):
+        if "enum" in branch:
+            if any(value == v and type(value) is type(v) for v in branch["enum"]):
+                return True
+            continue
+        types = branch.get("type")
+        if types is None:
+            return True
+        types = [types] if isinstance(types, str) else types
+        if any(checker.is_type(value, t) for t in types):
+            return True
+    return False
+
+
+def _parse_scalar(text: str) -> Any:
+    """A number, boolean, null or list read from ``text`` (YAML), else ``text`` unchanged.
+
+    Non-finite numbers are never produced; ``1e-3`` (no dot, a string to YAML 1.1) is a number.
+    """
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        try:
+            value = float(text) if any(c.isdigit() for c in text) else text
+        except ValueError:
+            return text
+    if isinstance(value, float) and not math.isfinite(value):
+        return text
+    return value
+
+
+def coerce_strings(value: Any, schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) -> Any:
+    """A copy of ``value`` where strings stand for the numbers, booleans, nulls or lists the
+    schema expects at their place (``snakemake --config 'figures={dpi: 80}'`` hands over
+    ``{'dpi': '80'}``).
+
+    A string is converted only where the schema does not accept a string there and its YAML
+    reading has an accepted type (``'80'`` -> 80, ``'true'`` -> True, ``'[0, 1]'`` -> [0, 1]);
+    where the schema accepts both a string and null (``dataset.path``), ``null`` / ``~`` become
+    None. Anything else is returned unchanged, so validation reports it as before.
+    """
+    root = schema if root is None else root
+    schema = _resolve(schema, root)
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            sub = None
+            for branch in _branches(schema, root):
+                props = branch.get("properties", {})
+                extra = branch.get("additionalProperties")
+                sub = props.get(key, extra if isinstance(extra, Mapping) else None)
+                if sub is not None:
+                    break
+            out[key] = coerce_strings(item, sub, root) if sub is not None else copy.deepcopy(item)
+        return out
+    if isinstance(value, list):
+        for branch in _branches(schema, root):
+            if isinstance(branch.get("items"), Mapping):
+                return [coerce_strings(v, branch["items"], root) for v in value]
+        return copy.deepcopy(value)
+    if isinstance(value, str):
+        if _accepts_type(value, schema, root):
+            if value in _NULL_WORDS and _accepts_type(None, schema, root):
+                return None
+            return value
+        parsed = _parse_scalar(value)
+        if parsed is value:
+            return value
+        if isinstance(parsed, (list, dict)):
+            parsed = coerce_strings(parsed, schema, root)
+        return parsed if _accepts_type(parsed, schema, root) else value
+    return value
+
+
 def _path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
@@ -106,13 +206,20 @@ def _schema_errors(config: dict[str, Any]) -> Iterator[str]:
 def validate_config(raw: Mapping[str, Any] | None, *, check_paths: bool = True) -> dict[str, Any]:
     """Validate ``raw`` and return a copy with defaults filled in.
 
+    Strings where the schema expects numbers, booleans, nulls or lists (nested ``--config``
+    values) are converted first (:func:`coerce_strings`).
+
     Raises :class:`ConfigError` listing every problem found (one per line).
     ``check_paths`` also checks that files named in the config (dataset path, weights) exist.
     """
-    config = copy.deepcopy(dict(raw or {}))
+    config = coerce_strings(dict(raw or {}), load_schema())
     errors = list(_schema_errors(config))
     if errors:
         raise ConfigError(_format(errors))
+    errors = list(blur.add_sweep_variants(config["blur"]))  # blur.sweeps -> blur.variants
+    if errors:
+        raise ConfigError(_format(errors))
+    fill_derived_defaults(config)
     errors = list(_semantic_errors(config, check_paths))
     if errors:
         raise ConfigError(_format(errors))
@@ -123,8 +230,39 @@ def _format(errors: list[str]) -> str:
     return "invalid configuration:\n" + "\n".join(f"  - {e}" for e in errors)
 
 
-def _semantic_errors(config: dict[str, Any], check_paths: bool) -> Iterator[str]:
+def fill_derived_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill (in place, returned) the defaults that depend on other keys, so that rules and
+    scripts read every value as it is used:
+
+    - ``blur.train`` null: the first blur variant; ``blur.test`` null: every variant;
+    - ``dataset.synthetic.size`` null: ``dataset.image_size`` (pixels);
+    - ``dataset.path`` null for ``oxford_pets``: ``resources/oxford_pets`` (the download root).
+
+    ``config`` must already satisfy the schema (with its plain defaults filled in).
+    """
+    names = list(config["blur"]["variants"])
+    if config["blur"]["train"] is None:
+        config["blur"]["train"] = names[0]
+    if config["blur"]["test"] is None:
+        config["blur"]["test"] = names
     ds = config["dataset"]
+    if ds["synthetic"]["size"] is None:
+        ds["synthetic"]["size"] = ds["image_size"]
+    if ds["source"] == "oxford_pets" and ds["path"] is None:
+        ds["path"] = "resources/oxford_pets"
+    return config
+
+
+def _semantic_errors(config: dict[str, Any], check_paths: bool) -> Iterator[str]:
+    """The checks a JSON schema cannot express (run after :func:`fill_derived_defaults`);
+    checks only, changes nothing."""
+    yield from _dataset_errors(config["dataset"], check_paths)
+    yield from _blur_errors(config["blur"])
+    yield from _model_errors(config["model"], check_paths)
+    yield from _saliency_errors(config["saliency"], config["dataset"]["image_size"])
+
+
+def _dataset_errors(ds: dict[str, Any], check_paths: bool) -> Iterator[str]:
     split = ds["split"]
     total = split["train"] + split["val"] + split["test"]
     if not math.isclose(total, 1.0, abs_tol=1e-6):
@@ -142,14 +280,12 @@ def _semantic_errors(config: dict[str, Any], check_paths: bool) -> Iterator[str]
             )
     if ds["min_size"] > ds["image_size"] * 8:
         yield f"dataset.min_size: {ds['min_size']} is larger than 8x dataset.image_size"
-    syn = ds["synthetic"]
     if ds["source"] == "synthetic" and ds["classes"] is not None and len(ds["classes"]) != 2:
         yield "dataset.classes: the synthetic source has exactly two classes (e.g. [cat, dog])"
-    if syn["size"] is not None and syn["size"] < 32:
-        yield "dataset.synthetic.size: must be >= 32"
 
-    yield from blur.add_sweep_variants(config["blur"])  # blur.sweeps -> blur.variants
-    variants = config["blur"]["variants"]
+
+def _blur_errors(section: dict[str, Any]) -> Iterator[str]:
+    variants = section["variants"]
     if "clear" in variants:
         yield "blur.variants: 'clear' is reserved for the unblurred images; pick another name"
     for name, spec in variants.items():
@@ -158,20 +294,15 @@ def _semantic_errors(config: dict[str, Any], check_paths: bool) -> Iterator[str]
         except blur.BlurSpecError as exc:
             yield str(exc)
     names = list(variants)
-    train = config["blur"]["train"]
-    if train is None:
-        config["blur"]["train"] = names[0]
-    elif train not in variants:
+    train = section["train"]
+    if train not in variants:
         yield f"blur.train: {train!r} is not a defined blur variant; defined: {', '.join(names)}"
-    test = config["blur"]["test"]
-    if test is None:
-        config["blur"]["test"] = names
-    else:
-        for t in test:
-            if t not in variants:
-                yield f"blur.test: {t!r} is not a defined blur variant; defined: {', '.join(names)}"
+    for t in section["test"]:
+        if t not in variants:
+            yield f"blur.test: {t!r} is not a defined blur variant; defined: {', '.join(names)}"
 
-    model = config["model"]
+
+def _model_errors(model: dict[str, Any], check_paths: bool) -> Iterator[str]:
     if not archs.is_known(model["arch"]):
         hint = difflib.get_close_matches(model["arch"], archs.suggestions(), n=3)
         yield (
@@ -193,8 +324,8 @@ def _semantic_errors(config: dict[str, Any], check_paths: bool) -> Iterator[str]
             if problem:
                 yield f"model.weights: {problem}"
 
-    sal = config["saliency"]
-    size = ds["image_size"]
+
+def _saliency_errors(sal: dict[str, Any], size: int) -> Iterator[str]:
     if sal["topk"] > size * size:
         yield f"saliency.topk: {sal['topk']} is larger than the map ({size}x{size} = {size * size} pixels)"
     if sal["mode"] == "vargrad" and sal["n_samples"] < 2:

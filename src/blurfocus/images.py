@@ -33,7 +33,7 @@ class CheckedImage:
 
     pixels: np.ndarray
     sha256: str
-    width: int
+    width: int  # as displayed (after EXIF orientation), pixels of the file before resizing
     height: int
     mode: str  # mode before conversion to RGB (e.g. 'L', 'CMYK', 'RGBA')
 
@@ -86,7 +86,9 @@ def decode_and_resize(data: bytes, size: int, min_size: int = 1, name: str = "im
                 # entropy-coded byte is still read, so truncation is still detected
                 img.draft(None, (max(size, width * size // min(width, height)), max(size, height * size // min(width, height))))
             img.load()
-            img = ImageOps.exif_transpose(img)
+            if img.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF orientation turns it by 90 degrees
+                width, height = height, width
+            img = ImageOps.exif_transpose(img)  # as displayed (EXIF orientation applied)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected(
             f"decompression bomb: {exc} (raise PIL.Image.MAX_IMAGE_PIXELS only for trusted data)"

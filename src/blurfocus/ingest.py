@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import tarfile
@@ -29,7 +30,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,6 +59,17 @@ class Candidate:
     path: Path
     image_id: str
     class_name: str
+
+
+def safe_name(path: str | Path) -> str:
+    """``path`` as text any UTF-8 file can hold.
+
+    File names are bytes on Linux; Python keeps bytes that are not valid UTF-8 as lone
+    surrogates, which cannot be written to Parquet, TSV or a UTF-8 log. Here such bytes appear
+    backslash-escaped (``caf\\xe9.jpg``); valid names are unchanged. The file itself is still
+    read through its real name.
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def natural_key(text: str) -> list:
@@ -101,11 +113,21 @@ def fetch_archive(url: str, dest: Path, log_fn: Callable[[str], None] = log.info
 # --------------------------------------------------------------------------- discovery
 
 
-def _files_in(folder: Path) -> list[Path]:
-    return sorted(
-        (p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")),
-        key=lambda p: natural_key(str(p.relative_to(folder))),
-    )
+def _files_in(folder: Path, skipped: list[tuple[str, str]]) -> list[Path]:
+    """Files under ``folder`` (recursively, hidden names left out) in natural order.
+
+    A symbolic link whose target is missing is not a file: it is added to ``skipped`` as
+    (safe path, reason) so that it is listed in rejected.tsv like every unreadable file.
+    """
+    files = []
+    for p in folder.rglob("*"):
+        if p.name.startswith("."):
+            continue
+        if p.is_file():
+            files.append(p)
+        elif p.is_symlink() and not p.exists():
+            skipped.append((safe_name(p), f"broken symbolic link (its target {safe_name(os.readlink(p))!r} does not exist)"))
+    return sorted(files, key=lambda p: natural_key(str(p.relative_to(folder))))
 
 
 def _petimages_root(path: Path) -> Path:
@@ -118,53 +140,52 @@ def _petimages_root(path: Path) -> Path:
     )
 
 
-def discover(
-    source: str, path: str | Path, classes: Sequence[str] | None = None
-) -> tuple[list[Candidate], list[str], list[tuple[str, str]]]:
-    """Candidate image files of a source.
-
-    Returns (candidates, class names in label order, skipped) where skipped lists
-    (path, reason) for files that are not images by their extension.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"dataset.path {str(path)!r} does not exist")
-    skipped: list[tuple[str, str]] = []
+def _folder_candidates(
+    source: str, path: Path, skipped: list[tuple[str, str]]
+) -> tuple[list[Candidate], list[str]]:
+    """``<root>/<class>/*`` layouts (folder, synthetic, kaggle_petimages): (candidates, class
+    folder names, including empty ones)."""
+    root = _petimages_root(path) if source == "kaggle_petimages" else path
+    folders = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: natural_key(d.name))
+    if source == "kaggle_petimages":
+        folders = [d for d in folders if d.name in ("Cat", "Dog")]
+    if not folders:
+        raise DatasetError(f"dataset.path {str(root)!r} holds no class subfolders (expected {root}/<class>/<images>)")
     found: list[Candidate] = []
     folder_classes: list[str] = []
-    if source in ("folder", "synthetic", "kaggle_petimages"):
-        root = _petimages_root(path) if source == "kaggle_petimages" else path
-        folders = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: natural_key(d.name))
-        if source == "kaggle_petimages":
-            folders = [d for d in folders if d.name in ("Cat", "Dog")]
-        if not folders:
-            raise DatasetError(f"dataset.path {str(root)!r} holds no class subfolders (expected {root}/<class>/<images>)")
-        for d in folders:
-            name = d.name.lower() if source == "kaggle_petimages" else d.name
-            folder_classes.append(name)
-            for f in _files_in(d):
-                rel = f.relative_to(root).as_posix()
-                if f.suffix.lower() in IMAGE_EXTENSIONS:
-                    found.append(Candidate(f, rel, name))
-                else:
-                    skipped.append((str(f), f"not an image file (extension {f.suffix or 'none'!r})"))
-    elif source == "kaggle_competition":
-        root = path / "train" if (path / "train").is_dir() else path
-        pattern = re.compile(r"^([A-Za-z]+)\.\d+\.[A-Za-z]+$")
-        for f in _files_in(root):
-            m = pattern.match(f.name)
-            if m and f.suffix.lower() in IMAGE_EXTENSIONS:
-                found.append(Candidate(f, f.relative_to(root).as_posix(), m.group(1).lower()))
+    for d in folders:
+        name = d.name.lower() if source == "kaggle_petimages" else d.name
+        folder_classes.append(name)
+        for f in _files_in(d, skipped):
+            rel = safe_name(f.relative_to(root).as_posix())
+            if f.suffix.lower() in IMAGE_EXTENSIONS:
+                found.append(Candidate(f, rel, name))
             else:
-                skipped.append((str(f), "name is not <class>.<number>.<ext> (Kaggle competition layout)"))
-        if not found:
-            raise DatasetError(f"dataset.path {str(root)!r} holds no files named like cat.1.jpg / dog.1.jpg")
-    elif source == "oxford_pets":
-        found = _oxford_candidates(path)
-    else:
-        raise DatasetError(f"dataset.source {source!r} has no file discovery")
+                skipped.append((safe_name(f), f"not an image file (extension {safe_name(f.suffix) or 'none'!r})"))
+    return found, folder_classes
 
-    present = sorted({c.class_name for c in found} | set(folder_classes), key=natural_key)
+
+def _competition_candidates(path: Path, skipped: list[tuple[str, str]]) -> list[Candidate]:
+    """Kaggle competition layout: ``train/cat.123.jpg`` (class from the file name)."""
+    root = path / "train" if (path / "train").is_dir() else path
+    pattern = re.compile(r"^([A-Za-z]+)\.\d+\.[A-Za-z]+$")
+    found = []
+    for f in _files_in(root, skipped):
+        m = pattern.match(f.name)
+        if m and f.suffix.lower() in IMAGE_EXTENSIONS:
+            found.append(Candidate(f, safe_name(f.relative_to(root).as_posix()), m.group(1).lower()))
+        else:
+            skipped.append((safe_name(f), "name is not <class>.<number>.<ext> (Kaggle competition layout)"))
+    if not found:
+        raise DatasetError(f"dataset.path {str(root)!r} holds no files named like cat.1.jpg / dog.1.jpg")
+    return found
+
+
+def _select_classes(
+    found: list[Candidate], present: list[str], classes: Sequence[str] | None, path: Path
+) -> tuple[list[Candidate], list[str]]:
+    """Keep the wanted classes (all present ones when ``classes`` is None) and check that each
+    has files and that there are at least two."""
     if classes is None:
         classes = present
     else:
@@ -185,7 +206,34 @@ def discover(
             f"only one class ({', '.join(classes) or 'none'}) found under {str(path)!r}; "
             "a classifier needs at least two class folders"
         )
-    return found, list(classes), skipped
+    return found, list(classes)
+
+
+def discover(
+    source: str, path: str | Path, classes: Sequence[str] | None = None
+) -> tuple[list[Candidate], list[str], list[tuple[str, str]]]:
+    """Candidate image files of a source.
+
+    Returns (candidates, class names in label order, skipped) where skipped lists
+    (safe path, reason) for files that are not images by their extension or name, and for
+    broken symbolic links.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"dataset.path {str(path)!r} does not exist")
+    skipped: list[tuple[str, str]] = []
+    folder_classes: list[str] = []
+    if source in ("folder", "synthetic", "kaggle_petimages"):
+        found, folder_classes = _folder_candidates(source, path, skipped)
+    elif source == "kaggle_competition":
+        found = _competition_candidates(path, skipped)
+    elif source == "oxford_pets":
+        found = _oxford_candidates(path)
+    else:
+        raise DatasetError(f"dataset.source {source!r} has no file discovery")
+    present = sorted({c.class_name for c in found} | set(folder_classes), key=natural_key)
+    found, classes = _select_classes(found, present, classes, path)
+    return found, classes, skipped
 
 
 def _oxford_candidates(root: Path) -> list[Candidate]:
@@ -273,8 +321,8 @@ def check_candidates(
                 for i, checked, reason in pool.map(work, batch):
                     done += 1
                     if checked is None:
-                        rejected.append((str(candidates[i].path), reason))
-                        log_fn(f"rejected {candidates[i].path}: {reason}")
+                        rejected.append((safe_name(candidates[i].path), reason))
+                        log_fn(f"rejected {safe_name(candidates[i].path)}: {reason}")
                         continue
                     if limit_per_class is not None and ok >= limit_per_class:
                         continue
@@ -328,6 +376,122 @@ def assign_splits(
 # --------------------------------------------------------------------------- driver
 
 
+def drop_label_conflicts(
+    candidates: Sequence[Candidate], accepted: dict[int, CheckedImage]
+) -> tuple[dict[int, CheckedImage], list[tuple[str, str]]]:
+    """Leave out every copy of an image found under more than one class.
+
+    The same file (same sha256) in two class folders has contradictory labels; all its copies
+    are removed from ``accepted`` and returned as rejected rows (safe path, reason). Copies
+    within one class stay (exact duplicates, kept in one split).
+    """
+    by_sha: dict[str, list[int]] = {}
+    for i in sorted(accepted):
+        by_sha.setdefault(accepted[i].sha256, []).append(i)
+    kept = dict(accepted)
+    rejected: list[tuple[str, str]] = []
+    for sha, idx in by_sha.items():
+        classes = sorted({candidates[i].class_name for i in idx}, key=natural_key)
+        if len(classes) < 2:
+            continue
+        for i in idx:
+            others = ", ".join(candidates[j].image_id for j in idx if j != i)
+            rejected.append((
+                safe_name(candidates[i].path),
+                f"label conflict: the same image (sha256 {sha[:12]}) is under classes {', '.join(classes)} "
+                f"(also {others}); every copy left out",
+            ))
+            del kept[i]
+    return kept, rejected
+
+
+def _manifest_rows(
+    candidates: Sequence[Candidate], accepted: dict[int, CheckedImage], classes: Sequence[str]
+) -> pd.DataFrame:
+    """One row per accepted candidate, in candidate order; ``source_index`` is its row in the
+    pixel store."""
+    order = sorted(accepted)
+    rows = pd.DataFrame(
+        {
+            "image_id": [candidates[i].image_id for i in order],
+            "path": [safe_name(candidates[i].path) for i in order],
+            "label": np.array([classes.index(candidates[i].class_name) for i in order], dtype=np.int32),
+            "class_name": [candidates[i].class_name for i in order],
+            "sha256": [accepted[i].sha256 for i in order],
+            "width": np.array([accepted[i].width for i in order], dtype=np.int32),
+            "height": np.array([accepted[i].height for i in order], dtype=np.int32),
+            "mode": [accepted[i].mode for i in order],
+        }
+    )
+    rows["source_index"] = np.array(order, dtype=np.int64)
+    return rows
+
+
+def _require_three_per_class(rows: pd.DataFrame, classes: Sequence[str], path: str | Path) -> None:
+    counts = rows["class_name"].value_counts()
+    too_few = [c for c in classes if counts.get(c, 0) < 3]
+    if too_few:
+        raise DatasetError(
+            f"class(es) {', '.join(too_few)} have fewer than 3 usable images under {safe_name(path)!r} "
+            "(need at least one each for train, val and test); see the rejected list"
+        )
+
+
+def _add_split_columns(rows: pd.DataFrame, split: dict[str, float], seed: int) -> None:
+    """Add ``split``, ``duplicate_of`` (image_id of the first identical file, else None) and
+    ``split_index`` (row in that split's array) in place."""
+    rows["split"] = assign_splits(rows["sha256"].tolist(), rows["class_name"].tolist(), split, seed)
+    first = rows.groupby("sha256")["image_id"].transform("first")
+    rows["duplicate_of"] = np.where(first != rows["image_id"], first, None)
+    rows["split_index"] = rows.groupby("split").cumcount().astype(np.int32)
+
+
+def _write_split_arrays(rows: pd.DataFrame, store: np.ndarray, out_dir: Path, split: dict[str, float]) -> None:
+    """``out_dir/<split>.npy``: uint8 (N, S, S, 3), row i = the rows of that split in order,
+    copied from ``store`` (indexed by ``source_index``); each file appears complete or not at all."""
+    size = store.shape[1]
+    for name in SPLITS:
+        sel = (rows["split"] == name).to_numpy()
+        if not sel.any():
+            raise DatasetError(
+                f"the {name} split is empty ({len(rows)} usable images, dataset.split={split}); "
+                "add images or change the split fractions"
+            )
+        idx = rows["source_index"].to_numpy()[sel]
+        tmp = out_dir / f"{name}.npy.tmp"
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(idx), size, size, 3))
+        for start in range(0, len(idx), 1024):
+            arr[start : start + 1024] = store[idx[start : start + 1024]]
+        arr.flush()
+        del arr
+        tmp.replace(out_dir / f"{name}.npy")
+
+
+def _summary(source: str, classes: Sequence[str], found: int, rows: pd.DataFrame,
+             rejected: list[tuple[str, str]], image_size: int, escaped_names: int) -> dict:
+    """Counts for ingest.json and the report (files found/used/rejected by reason, ...)."""
+    reasons = Counter(r.split(":")[0].split(" (")[0] for _, r in rejected)
+    return {
+        "source": source,
+        "classes": list(classes),
+        "found": found,
+        "used": int(len(rows)),
+        "rejected": len(rejected),
+        "rejected_by_reason": dict(sorted(reasons.items())),
+        "converted_to_rgb": {m: int(n) for m, n in rows["mode"].value_counts().items() if m != "RGB"},
+        "upscaled": int(((rows[["width", "height"]].min(axis=1)) < image_size).sum()),
+        "duplicates": int(rows["duplicate_of"].notna().sum()),
+        "label_conflicts": int(sum(r.startswith("label conflict") for _, r in rejected)),
+        "escaped_names": escaped_names,
+        "per_split": {s: {c: int(n) for c, n in rows.loc[rows["split"] == s, "class_name"].value_counts().sort_index().items()} for s in SPLITS},
+        "image_size": image_size,
+    }
+
+
+MANIFEST_COLUMNS = ["image_id", "path", "label", "class_name", "split", "split_index", "sha256", "width",
+                    "height", "mode", "duplicate_of"]
+
+
 @dataclass
 class IngestResult:
     manifest: pd.DataFrame
@@ -351,8 +515,11 @@ def ingest(
 ) -> IngestResult:
     """Run the whole ingest and write ``out_dir/{train,val,test}.npy``.
 
-    Returns the manifest (with ``path`` as given by discovery), rejected rows and a summary
-    (counts found/used/rejected by reason/converted/upscaled/duplicates).
+    Steps: discover the files, decode and check each (:func:`check_candidates`), leave out label
+    conflicts, split, write the arrays. Returns the manifest (``path`` and ``image_id`` as safe
+    names, see :func:`safe_name`), rejected rows and a summary (counts found/used/rejected by
+    reason/converted/upscaled/duplicates/label conflicts). ``limit_per_class`` counts images
+    that decode; label conflicts are left out after that count.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -370,70 +537,22 @@ def ingest(
         accepted, rejected = check_candidates(
             candidates, image_size, min_size, threads, limit_per_class, sink, classes, log_fn
         )
-        order = sorted(accepted)
-        rows = pd.DataFrame(
-            {
-                "image_id": [candidates[i].image_id for i in order],
-                "path": [str(candidates[i].path) for i in order],
-                "class_name": [candidates[i].class_name for i in order],
-                "sha256": [accepted[i].sha256 for i in order],
-                "width": np.array([accepted[i].width for i in order], dtype=np.int32),
-                "height": np.array([accepted[i].height for i in order], dtype=np.int32),
-                "mode": [accepted[i].mode for i in order],
-            }
-        )
-        rows.insert(2, "label", np.array([classes.index(c) for c in rows["class_name"]], dtype=np.int32))
-        counts = rows["class_name"].value_counts()
-        too_few = [c for c in classes if counts.get(c, 0) < 3]
-        if too_few:
-            raise DatasetError(
-                f"class(es) {', '.join(too_few)} have fewer than 3 usable images under {str(path)!r} "
-                "(need at least one each for train, val and test); see the rejected list"
-            )
-        rows["split"] = assign_splits(rows["sha256"].tolist(), rows["class_name"].tolist(), split, seed)
-        first = rows.groupby("sha256")["image_id"].transform("first")
-        rows["duplicate_of"] = np.where(first != rows["image_id"], first, None)
-        rows["split_index"] = rows.groupby("split").cumcount().astype(np.int32)
-        source_index = np.array(order)
-        for name in SPLITS:
-            sel = (rows["split"] == name).to_numpy()
-            if not sel.any():
-                raise DatasetError(
-                    f"the {name} split is empty ({len(rows)} usable images, dataset.split={split}); "
-                    "add images or change the split fractions"
-                )
-            idx = source_index[sel]
-            arr = np.lib.format.open_memmap(
-                out_dir / f"{name}.npy.tmp", mode="w+", dtype=np.uint8, shape=(len(idx), image_size, image_size, 3)
-            )
-            for start in range(0, len(idx), 1024):
-                arr[start : start + 1024] = store[idx[start : start + 1024]]
-            arr.flush()
-            del arr
-            (out_dir / f"{name}.npy.tmp").replace(out_dir / f"{name}.npy")
+        accepted, conflicts = drop_label_conflicts(candidates, accepted)
+        for p, reason in conflicts:
+            log_fn(f"rejected {p}: {reason}")
+        rows = _manifest_rows(candidates, accepted, classes)
+        _require_three_per_class(rows, classes, path)
+        _add_split_columns(rows, split, seed)
+        _write_split_arrays(rows, store, out_dir, split)
     finally:
         del store
         tmp_path.unlink(missing_ok=True)
 
-    rejected_all = skipped + rejected
+    rejected_all = skipped + rejected + conflicts
     rejected_df = pd.DataFrame(rejected_all, columns=["path", "reason"]).sort_values("path", kind="stable")
-    reasons = Counter(r.split(":")[0].split(" (")[0] for _, r in rejected_all)
-    summary = {
-        "source": source,
-        "classes": list(classes),
-        "found": len(candidates) + len(skipped),
-        "used": int(len(rows)),
-        "rejected": len(rejected_all),
-        "rejected_by_reason": dict(sorted(reasons.items())),
-        "converted_to_rgb": {m: int(n) for m, n in rows["mode"].value_counts().items() if m != "RGB"},
-        "upscaled": int(((rows[["width", "height"]].min(axis=1)) < image_size).sum()),
-        "duplicates": int(rows["duplicate_of"].notna().sum()),
-        "per_split": {s: {c: int(n) for c, n in rows.loc[rows["split"] == s, "class_name"].value_counts().sort_index().items()} for s in SPLITS},
-        "image_size": image_size,
-    }
-    return IngestResult(rows[
-        ["image_id", "path", "label", "class_name", "split", "split_index", "sha256", "width", "height", "mode", "duplicate_of"]
-    ], rejected_df, summary)
+    escaped = sum(safe_name(c.path) != str(c.path) for c in candidates)  # names not valid UTF-8
+    summary = _summary(source, classes, len(candidates) + len(skipped), rows, rejected_all, image_size, escaped)
+    return IngestResult(rows[MANIFEST_COLUMNS], rejected_df, summary)
 
 
 def write_outputs(result: IngestResult, manifest_path: str | Path, rejected_path: str | Path, summary_path: str | Path,
@@ -452,8 +571,3 @@ def load_split(manifest: pd.DataFrame | str | Path, split: str) -> pd.DataFrame:
         manifest = pd.read_parquet(manifest)
     rows = manifest[manifest["split"] == split].sort_values("split_index", kind="stable")
     return rows.reset_index(drop=True)
-
-
-def iter_batches(n: int, batch: int) -> Iterable[slice]:
-    for start in range(0, n, batch):
-        yield slice(start, min(start + batch, n))

@@ -101,6 +101,122 @@ def clear_resume(resume_path: str | Path) -> None:
     _best_path(resume).unlink(missing_ok=True)
 
 
+@dataclass
+class _Best:
+    """The best epoch so far: validation (accuracy, loss) and a copy of its weights."""
+
+    accuracy: float = -1.0
+    loss: float = float("inf")
+    state: dict[str, Any] | None = None
+
+    def improved_by(self, accuracy: float, loss: float) -> bool:
+        return (accuracy, -loss) > (self.accuracy, -self.loss)
+
+
+def _load_resume(
+    resume: Path, resume_key: str, model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
+    result: TrainResult, best: _Best, log_fn: Callable[[str], None],
+) -> int:
+    """Restore model, optimizer, RNG states, history and best epoch from ``resume`` when it
+    matches ``resume_key``; returns the first epoch still to run (1 when starting afresh)."""
+    try:
+        state = torch.load(resume, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a half-written or foreign file is ignored
+        log_fn(f"ignoring unreadable resume file {resume}: {exc}")
+        state = None
+    if state is None or state.get("key") != resume_key:
+        log_fn(f"resume file {resume} is for other settings or unreadable; starting from scratch")
+        clear_resume(resume)
+        return 1
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    result.history = list(state["history"])
+    best.accuracy, best.loss = state["best_acc"], state["best_loss"]
+    result.best_epoch = state["best_epoch"]
+    best_file = _best_path(resume)
+    if best_file.is_file():
+        best.state = torch.load(best_file, map_location="cpu", weights_only=True)
+    log_fn(f"resuming from {resume} after epoch {state['epoch']}")
+    return state["epoch"] + 1
+
+
+def _train_one_epoch(
+    model: nn.Module, opt: torch.optim.Optimizer, train_x: torch.Tensor, train_y: torch.Tensor,
+    s: TrainSettings, gen: torch.Generator, device: torch.device,
+) -> tuple[float, int]:
+    """One pass over the shuffled training set; returns (summed loss, correct predictions)."""
+    model.train()
+    freeze_batchnorm_of_frozen(model)
+    n = len(train_x)
+    order = torch.randperm(n, generator=gen)
+    # summed on the device, read once per epoch (a .item() per step would stall a GPU queue)
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    for start in range(0, n, s.batch_size):
+        idx = order[start : start + s.batch_size]
+        x = to_unit_float(train_x[idx].to(device, non_blocking=True))
+        y = train_y[idx].to(device, non_blocking=True)
+        if s.hflip:
+            flip = torch.rand(len(idx), generator=gen) < 0.5
+            x[flip.to(device)] = x[flip.to(device)].flip(-1)
+        opt.zero_grad(set_to_none=True)
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        opt.step()
+        total_loss += loss.detach().double() * len(idx)
+        correct += (logits.argmax(1) == y).sum()
+    return total_loss.item(), int(correct.item())
+
+
+def _epoch_row(epoch: int, n: int, total_loss: float, correct: int, val_acc: float, val_loss: float,
+               seconds: float) -> dict[str, float]:
+    """The history row of one epoch (losses are means per image; seconds of training only)."""
+    return {
+        "epoch": epoch,
+        "train_loss": total_loss / n,
+        "train_accuracy": correct / n,
+        "val_loss": val_loss,
+        "val_accuracy": val_acc,
+        "seconds": seconds,
+        "images_per_second": n / seconds if seconds > 0 else float("nan"),
+    }
+
+
+def _save_resume(resume: Path, resume_key: str, epoch: int, model: nn.Module, opt: torch.optim.Optimizer,
+                 gen: torch.Generator, result: TrainResult, best: _Best) -> None:
+    """Write the resume state after ``epoch`` (atomically)."""
+    _atomic_save(
+        {
+            "key": resume_key,
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "generator": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "history": result.history,
+            "best_acc": best.accuracy,
+            "best_loss": best.loss,
+            "best_epoch": result.best_epoch,
+        },
+        resume,
+    )
+
+
+def _keep_weights(model: nn.Module, s: TrainSettings, best: _Best, result: TrainResult) -> None:
+    """Load the kept weights (best or last) into ``model`` and record which epoch they are."""
+    if s.keep == "best" and best.state is not None:
+        model.load_state_dict(best.state)
+        result.kept_epoch = result.best_epoch
+    else:
+        result.kept_epoch = s.epochs
+    result.val_accuracy = next(
+        (r["val_accuracy"] for r in result.history if r["epoch"] == result.kept_epoch), float("nan")
+    )
+
+
 def fine_tune(
     model: nn.Module,
     train_x: torch.Tensor,
@@ -129,108 +245,36 @@ def fine_tune(
     opt = make_optimizer(params, s)
     gen = torch.Generator().manual_seed(s.seed)
     torch.manual_seed(s.seed)
-    result = TrainResult()
-    best_state = None
-    best = (-1.0, float("inf"))
-    start_epoch = 1
+    result, best = TrainResult(), _Best()
     resume = Path(resume_path) if resume_path else None
-
+    start_epoch = 1
     if resume is not None and resume.is_file():
-        try:
-            state = torch.load(resume, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - a half-written or foreign file is ignored
-            log_fn(f"ignoring unreadable resume file {resume}: {exc}")
-            state = None
-        if state is not None and state.get("key") == resume_key:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            gen.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])
-            result.history = list(state["history"])
-            best = (state["best_acc"], state["best_loss"])
-            result.best_epoch = state["best_epoch"]
-            best_file = _best_path(resume)
-            if best_file.is_file():
-                best_state = torch.load(best_file, map_location="cpu", weights_only=True)
-            start_epoch = state["epoch"] + 1
-            log_fn(f"resuming from {resume} after epoch {state['epoch']}")
-        else:
-            log_fn(f"resume file {resume} is for other settings or unreadable; starting from scratch")
-            clear_resume(resume)
+        start_epoch = _load_resume(resume, resume_key, model, opt, gen, result, best, log_fn)
 
     n = len(train_x)
     for epoch in range(start_epoch, s.epochs + 1):
-        model.train()
-        freeze_batchnorm_of_frozen(model)
         t0 = time.perf_counter()
-        order = torch.randperm(n, generator=gen)
-        # summed on the device, read once per epoch (a .item() per step would stall a GPU queue)
-        total_loss = torch.zeros((), dtype=torch.float64, device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        for start in range(0, n, s.batch_size):
-            idx = order[start : start + s.batch_size]
-            x = to_unit_float(train_x[idx].to(device, non_blocking=True))
-            y = train_y[idx].to(device, non_blocking=True)
-            if s.hflip:
-                flip = torch.rand(len(idx), generator=gen) < 0.5
-                x[flip.to(device)] = x[flip.to(device)].flip(-1)
-            opt.zero_grad(set_to_none=True)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            loss.backward()
-            opt.step()
-            total_loss += loss.detach().double() * len(idx)
-            correct += (logits.argmax(1) == y).sum()
-        total_loss, correct = total_loss.item(), int(correct.item())
+        total_loss, correct = _train_one_epoch(model, opt, train_x, train_y, s, gen, device)
         seconds = time.perf_counter() - t0
         val_acc, val_loss, _ = evaluate(model, val_x, val_y, max(s.batch_size, 128), device)
-        row = {
-            "epoch": epoch,
-            "train_loss": total_loss / n,
-            "train_accuracy": correct / n,
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
-            "seconds": seconds,
-            "images_per_second": n / seconds if seconds > 0 else float("nan"),
-        }
+        row = _epoch_row(epoch, n, total_loss, correct, val_acc, val_loss, seconds)
         result.history.append(row)
         log_fn(
             f"epoch {epoch}/{s.epochs}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f} | "
             f"val loss {val_loss:.4f} acc {val_acc:.3f} | {seconds:.1f}s ({row['images_per_second']:.0f} img/s)"
         )
-        if (val_acc, -val_loss) > (best[0], -best[1]):
-            best = (val_acc, val_loss)
-            best_state = copy.deepcopy(model.state_dict())
+        if best.improved_by(val_acc, val_loss):
+            best.accuracy, best.loss = val_acc, val_loss
+            best.state = copy.deepcopy(model.state_dict())
             result.best_epoch = epoch
             if resume is not None and s.keep == "best":
-                _atomic_save(best_state, _best_path(resume))  # written only when it improves
+                _atomic_save(best.state, _best_path(resume))  # written only when it improves
         if resume is not None:
-            _atomic_save(
-                {
-                    "key": resume_key,
-                    "epoch": epoch,
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "generator": gen.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "history": result.history,
-                    "best_acc": best[0],
-                    "best_loss": best[1],
-                    "best_epoch": result.best_epoch,
-                },
-                resume,
-            )
+            _save_resume(resume, resume_key, epoch, model, opt, gen, result, best)
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             return result
 
-    if s.keep == "best" and best_state is not None:
-        model.load_state_dict(best_state)
-        result.kept_epoch = result.best_epoch
-    else:
-        result.kept_epoch = s.epochs
-    result.val_accuracy = next(
-        (r["val_accuracy"] for r in result.history if r["epoch"] == result.kept_epoch), float("nan")
-    )
+    _keep_weights(model, s, best, result)
     return result
 
 

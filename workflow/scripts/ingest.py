@@ -23,7 +23,7 @@ def main(sm, log):
         seed=p.seed,
         image_size=p.image_size,
         min_size=p.min_size,
-        limit_per_class=p.limit_per_class or None,
+        limit_per_class=p.limit_per_class,
         threads=sm.threads,
         log_fn=log,
     )
