@@ -26,7 +26,7 @@ rule saliency:
         topk=SAL["topk"],
         shards=SAL["shards"],
         draws=lambda wc: saliency_draws(model_id(wc.role, wc.seed), wc.variant),
-        limit_per_class=SAL["limit_per_class"] or 0,
+        limit_per_class=SAL["limit_per_class"],
         device=config["device"],
         code=code_version("saliency.py"),
     script:

@@ -48,7 +48,7 @@ rule train_shuffled:
         weights=config["model"]["weights"],
         trainable=as_json(config["model"]["trainable"]),
         train_variant="clear",
-        epochs=SANITY["shuffled_epochs"] or TRAIN["epochs"],
+        epochs=SANITY["shuffled_epochs"],
         batch_size=TRAIN["batch_size"],
         optimizer=TRAIN["optimizer"],
         lr=TRAIN["lr"],

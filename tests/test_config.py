@@ -202,9 +202,10 @@ def test_derived_defaults_are_filled_by_validation_not_by_rules():
                                     "train": None, "test": None}})
     assert cfg["blur"]["train"] == "b1" and cfg["blur"]["test"] == ["b1"]
     assert cfg["dataset"]["limit_per_class"] is None and cfg["saliency"]["limit_per_class"] is None
+    assert validate_config({"training": {"epochs": 5}})["sanity"]["shuffled_epochs"] == 5
 
 
 def test_rules_fill_no_defaults_themselves():
     text = "".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
-    for pattern in ('["size"] or', '["limit_per_class"] or', '["url"] or', '["path"] or'):
+    for pattern in ('["size"] or', '["limit_per_class"] or', '["url"] or', '["path"] or', '] or '):
         assert pattern not in text, pattern

@@ -236,7 +236,8 @@ def fill_derived_defaults(config: dict[str, Any]) -> dict[str, Any]:
 
     - ``blur.train`` null: the first blur variant; ``blur.test`` null: every variant;
     - ``dataset.synthetic.size`` null: ``dataset.image_size`` (pixels);
-    - ``dataset.path`` null for ``oxford_pets``: ``resources/oxford_pets`` (the download root).
+    - ``dataset.path`` null for ``oxford_pets``: ``resources/oxford_pets`` (the download root);
+    - ``sanity.shuffled_epochs`` null: ``training.epochs``.
 
     ``config`` must already satisfy the schema (with its plain defaults filled in).
     """
@@ -250,6 +251,8 @@ def fill_derived_defaults(config: dict[str, Any]) -> dict[str, Any]:
         ds["synthetic"]["size"] = ds["image_size"]
     if ds["source"] == "oxford_pets" and ds["path"] is None:
         ds["path"] = "resources/oxford_pets"
+    if config["sanity"].get("shuffled_epochs") is None:
+        config["sanity"]["shuffled_epochs"] = config["training"]["epochs"]
     return config
 
 
