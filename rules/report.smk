@@ -1,3 +1,54 @@
+def get_explorer_input(wildcards):
+    inputs = {
+        "manifest": "results/data/manifest.parquet",
+        "shards": saliency_shards(),
+        "arrays": get_test_arrays(),
+        "distances": "results/stats/distances.parquet",
+    }
+    if DATASET["source"] == "synthetic":
+        inputs["masks"] = "results/data/synthetic/masks.npz"
+    return inputs
+
+
+def asset_version():
+    """Hash of the report's static assets (JavaScript, CSS): editing one rebuilds the report."""
+    h = hashlib.sha256()
+    for path in sorted((Path(SRC) / "blurfocus" / "assets").glob("*")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+EXPLORER = config["report"]["explorer"]
+
+
+rule explorer:
+    input:
+        unpack(get_explorer_input),
+    output:
+        "results/explorer/explorer.json",
+    log:
+        "results/logs/report/explorer.log",
+    benchmark:
+        "results/benchmarks/explorer.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    params:
+        variants=as_json(TEST_VARIANTS),
+        seeds=as_json(SEEDS),
+        topk=SAL["topk"],
+        max_mb=EXPLORER["max_mb"],
+        replicates=EXPLORER["replicates"] or 0,
+        draws=EXPLORER["draws"],
+        images_per_class=EXPLORER["images_per_class"] or 0,
+        opacity=EXPLORER["opacity"],
+        clip=EXPLORER["clip"],
+        code=code_version("explorer", "saliency", "metrics", "focus", "synthetic", "data", "ingest"),
+    script:
+        "../workflow/scripts/explorer.py"
+
+
 rule report:
     input:
         unpack(get_sanity_outputs),
@@ -21,6 +72,7 @@ rule report:
         null_figure="results/figures/nulls.png",
         spread_figure="results/figures/spread.png",
         pairs="results/stats/pair_metrics.parquet",
+        explorer="results/explorer/explorer.json",
     output:
         html=report(
             "results/report.html",
@@ -35,6 +87,7 @@ rule report:
     params:
         config=as_json(config),
         variants=as_json(TEST_BLURS),
-        code=code_version("report", "sanity"),
+        code=code_version("report", "sanity", "focus"),
+        assets=asset_version(),
     script:
         "../workflow/scripts/report.py"
