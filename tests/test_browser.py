@@ -100,10 +100,14 @@ def set_range(pg, selector: str, value: float) -> None:
 
 
 def pane_pixels(pg, pane: str) -> np.ndarray:
-    data = pg.eval_on_selector(f"#bx-pane-{pane} canvas",
-                               "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)")
-    size = pg.eval_on_selector(f"#bx-pane-{pane} canvas", "c => [c.height, c.width]")
-    return np.asarray(data, dtype=np.uint8).reshape(size[0], size[1], 4)
+    """The pane's canvas as uint8 (H, W, 4), read back as a PNG."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    url = pg.eval_on_selector(f"#bx-pane-{pane} canvas", "c => c.toDataURL('image/png')")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGBA"))
 
 
 def selected(pg) -> str:
