@@ -1,30 +1,25 @@
-def get_explorer_input(wildcards):
-    inputs = {
-        "manifest": "results/data/manifest.parquet",
-        "shards": saliency_shards(),
-        "arrays": get_test_arrays(),
-        "distances": "results/stats/distances.parquet",
-    }
-    if DATASET["source"] == "synthetic":
-        inputs["masks"] = "results/data/synthetic/masks.npz"
-    return inputs
-
-
-def asset_version():
-    """Hash of the report's static assets (JavaScript, CSS): editing one rebuilds the report."""
-    h = hashlib.sha256()
-    for path in sorted((Path(SRC) / "blurfocus" / "assets").glob("*")):
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
+# what the explorer reads; the cue masks on synthetic data
+EXPLORER_INPUT = {
+    "manifest": "results/data/manifest.parquet",
+    "shards": saliency_shards(),
+    "arrays": get_test_arrays(),
+    "distances": "results/stats/distances.parquet",
+}
+if DATASET["source"] == "synthetic":
+    EXPLORER_INPUT["masks"] = "results/data/synthetic/masks.npz"
+# hash of the report's static assets (JavaScript, CSS): editing one rebuilds the report
+ASSETS_VERSION = hashlib.sha256(
+    b"".join(
+        p.name.encode() + p.read_bytes()
+        for p in sorted((Path(SRC) / "blurfocus" / "assets").glob("*"))
+    )
+).hexdigest()[:16]
 EXPLORER = config["report"]["explorer"]
 
 
 rule explorer:
     input:
-        unpack(get_explorer_input),
+        **EXPLORER_INPUT,
     output:
         "results/explorer/explorer.json",
     log:
@@ -44,7 +39,9 @@ rule explorer:
         images_per_class=EXPLORER["images_per_class"] or 0,
         opacity=EXPLORER["opacity"],
         clip=EXPLORER["clip"],
-        code=code_version("explorer", "saliency", "metrics", "focus", "synthetic", "data", "ingest"),
+        code=code_version(
+            "explorer", "saliency", "metrics", "focus", "synthetic", "data", "ingest"
+        ),
     script:
         "../workflow/scripts/explorer.py"
 
@@ -88,6 +85,6 @@ rule report:
         config=as_json(config),
         variants=as_json(TEST_BLURS),
         code=code_version("report", "sanity", "focus"),
-        assets=asset_version(),
+        assets=ASSETS_VERSION,
     script:
         "../workflow/scripts/report.py"
