@@ -84,6 +84,27 @@ rule test_figures:
         "../workflow/scripts/test_figures.py"
 
 
+rule claims_figure:
+    input:
+        "results/stats/claims.tsv",
+    output:
+        report(
+            "results/figures/claims.png",
+            caption="../workflow/report/claims_figure.rst",
+            category="Tests",
+        ),
+    log:
+        "results/logs/figures/claims_figure.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        alpha=config["stats"]["alpha"],
+        dpi=config["figures"]["dpi"],
+        code=code_version("figures"),
+    script:
+        "../workflow/scripts/claims_figure.py"
+
+
 rule sanity_check:
     input:
         model=f"results/models/{model_id(config['sanity']['model'], PRIMARY_SEED)}/model.pt",

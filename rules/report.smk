@@ -70,6 +70,7 @@ rule report:
         spread_figure="results/figures/spread.png",
         pairs="results/stats/pair_metrics.parquet",
         explorer="results/explorer/explorer.json",
+        claims_figure="results/figures/claims.png",
     output:
         html=report(
             "results/report.html",

@@ -281,3 +281,19 @@ def test_payload_round_trips_maps_focus_and_cues():
         assert np.array_equal(decode(payload["pictures"]["clear"][page_i]), pictures["clear"][page_i])
         assert np.array_equal(decode(payload["masks"][page_i]), np.where(tex[page_i], 1, 2))
     assert len(payload["lut"]) == 768
+
+
+def test_claims_figure_one_row_per_claim(captured):
+    claims = pd.DataFrame({"claim": [f"claim {i}" for i in range(5)], "p_original": [1e-6, 0.2, 0.01, 1.0, 0.04],
+                           "p_calibrated": [0.5, 0.01, 0.9, 1.0, np.nan], "p_text": ["x"] * 5,
+                           "verdict": ["supported", "not supported", "inconclusive", "n/a", "n/a"]})
+    figures.claims_figure(claims, "k.png", alpha=0.05)
+    fig = captured["k.png"]
+    ax = fig.axes[0]
+    assert series(ax) == ["p_original", "p_calibrated"]  # numeric p columns only
+    pts = {c.get_label(): c.get_offsets() for c in ax.collections}
+    assert np.allclose(pts["p_original"][:, 0], claims["p_original"])
+    order = np.argsort(-pts["p_original"][:, 1])  # rows from the top = claims in table order
+    assert np.array_equal(order, np.arange(5))
+    at = dict(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()]))
+    assert [at[y] for y in sorted(at, reverse=True)] == claims["claim"].tolist()  # top to bottom

@@ -291,7 +291,7 @@ def _paired_strips(ax, values: Sequence[pd.Series], labels: Sequence[str], colou
 
 def _wrap(text: str, width: int = 18) -> str:
     parts, line = [], ""
-    for tok in re.split(r"(?<=[:>-])", text):
+    for tok in re.split(r"(?<=[:> -])", text):
         if len(line) + len(tok) > width and line:
             parts.append(line)
             line = ""
@@ -447,4 +447,34 @@ def known_answer_figure(known: pd.DataFrame, path: str, dpi: int = 110) -> None:
         ax.set_title(f"{v} test images", fontsize=9)
     axes[0, 0].set_ylabel("fraction of top-k pixels in the cue")
     axes[0, 0].legend(fontsize=8)
+    _save(fig, path, dpi)
+
+
+def claims_figure(claims: pd.DataFrame, path: str, alpha: float = 0.05, dpi: int = 110) -> None:
+    """The p-values per claim (log scale), one row per claim of ``claims.tsv`` and one marker per
+    p-value column (``p_*``, at most six: e.g. the original test's and the calibrated one's),
+    with the alpha line; the verdict is written beside each claim."""
+    p_cols = [c for c in claims.columns if c.startswith("p_") and pd.api.types.is_numeric_dtype(claims[c])]
+    p_cols = p_cols[:MAX_SERIES]
+    if claims.empty or not p_cols:
+        _placeholder(path, "no claims with p-values", dpi)
+        return
+    label_col = "claim" if "claim" in claims.columns else claims.columns[0]
+    n = len(claims)
+    fig, ax = plt.subplots(figsize=(9.5, 0.9 + 0.42 * n), layout="constrained")
+    y = np.arange(n)[::-1]
+    markers = "osD^vP"
+    for k, col in enumerate(p_cols):
+        p = np.clip(claims[col].to_numpy(dtype=float), 1e-300, 1)
+        ax.scatter(p, y + (k - (len(p_cols) - 1) / 2) * 0.12, marker=markers[k], color=f"C{k}", s=22, label=col, zorder=3)
+    ax.axvline(alpha, color="k", ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_yticks(y, [_wrap(str(c), 48) for c in claims[label_col]], fontsize=7)
+    if "verdict" in claims.columns:
+        ax2 = ax.twinx()
+        ax2.set_ylim(ax.get_ylim())
+        ax2.set_yticks(y, [_wrap(str(v), 30) for v in claims["verdict"]], fontsize=6.5)
+    ax.set_xlabel(f"p-value (log scale); dashed: alpha {alpha}")
+    ax.set_title("p-values per claim (left of the line: significant)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
     _save(fig, path, dpi)

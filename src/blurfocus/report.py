@@ -278,7 +278,7 @@ def provenance_footer(versions: Mapping[str, str], device: str, seeds: Mapping[s
 
 
 def claims_section(claims: pd.DataFrame, tests: pd.DataFrame, alpha: float, null_figure: str,
-                   examples: Mapping[str, str] | None = None) -> Section:
+                   examples: Mapping[str, str] | None = None, claims_figure: str | None = None) -> Section:
     """The study's claims with verdicts under the original and the null-calibrated tests."""
     per_image = image_rows(tests)
     cal = per_image[(per_image["family"] == "null-calibrated") & (per_image["test"] == "wilcoxon")] \
@@ -326,6 +326,8 @@ def claims_section(claims: pd.DataFrame, tests: pd.DataFrame, alpha: float, null
         "are larger than those of a matching null comparison in which nothing of interest changes.</p>"
         "<p>Verdict per claim (all columns of results/stats/claims.tsv; click a header to sort):</p>"
         + table_html(show, left=text_cols, html_columns=html_cols)
+        + (figure(claims_figure, "p-values per claim", "The p-values of each claim, one row per claim: look at which "
+                  "side of the alpha line each test puts it, and at the verdict on the right.") if claims_figure else "")
         + known_html + seed_html
         + figure(null_figure, "comparisons and their nulls",
                  "Each comparison next to its own null, one panel per pair: the per-image mean focus distance "

@@ -37,7 +37,7 @@ def main(sm, log):
                              config["stats"]["alpha"], i.pvalues, i.distance_figure),
         report.claims_section(pd.read_csv(i.claims, sep="\t"),
                               pd.read_csv(i.tests, sep="\t", dtype={"rank": str, "null": str}),
-                              config["stats"]["alpha"], i.null_figure, examples),
+                              config["stats"]["alpha"], i.null_figure, examples, i.claims_figure),
         report.known_answer_section(pd.read_csv(i.known, sep="\t"), i.known_figure),
         report.metrics_section(pd.read_parquet(i.pairs), i.spread_figure),
     ]

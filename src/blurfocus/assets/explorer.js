@@ -374,7 +374,10 @@
     $('bx-permalink').setAttribute('href', link);
     if (!opts.fromHash && !opts.init && location.hash !== link) history.replaceState(null, '', link);
     root.dataset.ready = '0';
-    pending = Promise.all([drawPane('a'), drawPane('b')]).then(() => { root.dataset.ready = '1'; })
+    pending = Promise.all([drawPane('a'), drawPane('b')]).then(() => {
+      if (!root.dataset.firstDrawnMs) root.dataset.firstDrawnMs = performance.now().toFixed(1);
+      root.dataset.ready = '1';
+    })
       .catch((e) => { root.dataset.ready = 'error'; console.error(e); });
     return pending;
   }
