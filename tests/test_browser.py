@@ -237,8 +237,10 @@ def test_deep_link(page, results, mean_distance):
     assert selected(page) == parse_qs(href[len("#explore:"):])["img"][0]
     shot = OUT / "explorer.png"
     page.locator("#bx").screenshot(path=str(shot))
-    if os.environ.get("BLURFOCUS_DOCS_SCREENSHOT"):
-        (REPO / "docs" / "explorer.png").write_bytes(shot.read_bytes())
+    if os.environ.get("BLURFOCUS_DOCS_SCREENSHOT"):  # the README's picture: 256 colours keep it small
+        from PIL import Image
+
+        Image.open(shot).convert("RGB").quantize(256).save(REPO / "docs" / "explorer.png", optimize=True)
 
 
 def test_report_tables_sort(page):

@@ -319,7 +319,7 @@ def claims_section(claims: pd.DataFrame, tests: pd.DataFrame, alpha: float, null
 
         show["examples (open in the explorer)"] = show.apply(links, axis=1)
         html_cols = ["examples (open in the explorer)"]
-    text_cols = [c for c in show.columns if show[c].dtype == object]
+    text_cols = [c for c in show.columns if not pd.api.types.is_numeric_dtype(show[c])]
     body = (
         "<p>The original study's one-sample t-test asks whether focus distances are larger than 0, which they "
         "always are unless two maps are identical. The null-calibrated tests ask whether a comparison's distances "
