@@ -125,7 +125,7 @@ def test_report_opens_without_errors(page, results, maps):
     page.screenshot(path=str(OUT / "report.png"), full_page=True)
 
 
-def test_sort_by_focus_shift(page, mean_distance):
+def test_sort_by_focus_shift(page, results, mean_distance):
     # default panes: the first naive replicate on clear vs blurred images = naive:clear-vs-blur
     assert page.input_value("#bx-a-model") == page.input_value("#bx-b-model") == "naive-s0"
     select(page, "#bx-sort", "shift")
@@ -138,6 +138,16 @@ def test_sort_by_focus_shift(page, mean_distance):
     expected = mean_distance.loc["naive:clear-vs-blur"]
     for r in rows:
         assert r["shift"] == pytest.approx(expected[r["id"]], abs=1e-9)
+    # IoU and center-of-mass shift computed in the page equal the pipeline's pair metrics
+    pairs = pd.read_parquet(results / "stats" / "pair_metrics.parquet")
+    pairs = pairs[pairs["comparison"] == "naive:clear-vs-blur"].set_index("image_id")
+    page_metrics = page.evaluate(
+        "(() => { const X = window.blurfocusExplorer; const D = JSON.parse(document.getElementById('bx-data').textContent);"
+        " return D.images.map((im, i) => [im.id, X.pairMetrics(X.state.a, X.state.b, i)]); })()")
+    assert {i for i, _ in page_metrics} == set(pairs.index)
+    for image_id, m in page_metrics:
+        assert m["iou"] == pytest.approx(pairs.loc[image_id, "topk_iou"], abs=1e-9)
+        assert m["com"] == pytest.approx(pairs.loc[image_id, "com_shift"], abs=0.01)
     page.uncheck("#bx-desc")
     wait_ready(page)
     up = shown(page)
