@@ -237,11 +237,16 @@ def test_plan_fills_tiers_within_the_budget():
     assert plan.include[:4] == sorted([key("naive-s0", v) for v in ("clear", "blur")]
                                       + [key("expert-s0", v) for v in ("clear", "blur")],
                                       key=lambda k: (k.model, k.variant))  # first replicate, draw 0 first
-    # 4 (s0 draw 0) + 8 (s0 draws 1, 2) + 4 (s1) = 16 map sets fit in 1700 bytes, s2 does not
-    plan = explorer.plan_conditions(avail, lambda k: 100, max_bytes=1700, seeds=[0, 1, 2, 3])
-    assert {k.model for k in plan.include} == {"naive-s0", "expert-s0", "naive-s1", "expert-s1"}
-    assert len(plan.include) == 16
-    assert any("replicate s2" in line and "max_mb" in line for line in plan.left_out)
+    # 4 (s0 draw 0) + 4 (s1) + 4 (s2) = 12 map sets fit in 1500 bytes, s3 does not, nor anything after it
+    plan = explorer.plan_conditions(avail, lambda k: 100, max_bytes=1500, seeds=[0, 2, 1, 3])
+    assert {k.model for k in plan.include} == {f"{r}-s{s}" for r in ("naive", "expert") for s in (0, 1, 2)}
+    assert len(plan.include) == 12 and all(k.draw == 0 for k in plan.include)
+    assert [k.model for k in plan.include[4:6]] == ["expert-s2", "expert-s2"]  # seeds in the given order
+    assert any("replicate s3" in line and "max_mb" in line for line in plan.left_out)
+    assert any("draws 1+" in line and "max_mb" in line for line in plan.left_out)
+    # with room for them, the first replicate's other draws come after every replicate's draw 0
+    plan = explorer.plan_conditions(avail, lambda k: 100, max_bytes=2400, seeds=[0, 1, 2, 3])
+    assert len(plan.include) == 24 and all(k.draw == 0 for k in plan.include[:16])
     # the first replicate's draw 0 always goes in, even over the budget
     plan = explorer.plan_conditions(avail, lambda k: 100, max_bytes=1)
     assert len(plan.include) == 4 and all(k.draw == 0 and k.model.endswith("s0") for k in plan.include)

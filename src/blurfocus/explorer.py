@@ -18,9 +18,10 @@ Distances, IoU and center-of-mass shift between any two panes are computed in th
 the top-k pixels and centers of mass, so any pair of included conditions can be compared.
 
 Which conditions are included (:func:`plan_conditions`): the first replicate of each arm, draw 0,
-on every variant (always); then that replicate's other SmoothGrad draws; then the other
-replicates' draw 0, one replicate of both arms at a time, in seed order; then their other draws
-(``draws: all``), each tier only while the page stays under ``max_mb``. The page says what was left
+on every variant (always); then the other replicates' draw 0, one replicate of both arms at a
+time, in seed order; then the first replicate's other SmoothGrad draws; then the other
+replicates' other draws (``draws: all``); each tier only while the page stays under ``max_mb``,
+and once one tier does not fit, none after it. The page says what was left
 out and which ``report.explorer`` setting brings it in.
 """
 
@@ -118,10 +119,10 @@ def plan_conditions(
     if order:
         first = by_seed[order[0]]
         tiers.append((f"first replicate (s{order[0]}), draw 0", [k for k in first if k.draw == 0]))
-        if draws in ("first_replicate", "all"):
-            tiers.append((f"first replicate (s{order[0]}), draws 1+", [k for k in first if k.draw > 0]))
         for s in order[1:]:
             tiers.append((f"replicate s{s}, draw 0", [k for k in by_seed[s] if k.draw == 0]))
+        if draws in ("first_replicate", "all"):
+            tiers.append((f"first replicate (s{order[0]}), draws 1+", [k for k in first if k.draw > 0]))
         if draws == "all":
             for s in order[1:]:
                 tiers.append((f"replicate s{s}, draws 1+", [k for k in by_seed[s] if k.draw > 0]))
