@@ -220,6 +220,12 @@ def test_deep_link(page, results, mean_distance):
     wait_ready(page)
     assert selected(page) == target
     assert "img=" + target.replace("/", "%2F") in page.evaluate("location.hash")
+    # arrow keys step through the list
+    ids = [r["id"] for r in shown(page)]
+    page.focus(".bx-list")
+    page.keyboard.press("ArrowDown")
+    wait_ready(page)
+    assert selected(page) == ids[ids.index(target) + 1]
     # a link opens a given image and pane layout
     blur = page.eval_on_selector_all("#bx-b-variant option", "os => os.map(o => o.value)")[-1]
     other = rows[0]["id"] if rows[0]["id"] != target else rows[1]["id"]

@@ -435,6 +435,22 @@
     const tr = e.target.closest('tr[data-id]');
     if (tr) { state.img = tr.dataset.id; update(); }
   });
+  const listBox = table.parentElement;
+  listBox.tabIndex = 0;
+  listBox.title = 'arrow keys: previous / next image';
+  listBox.addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
+    const ids = Array.from(table.tBodies[0].rows).map((tr) => tr.dataset.id);
+    const at = ids.indexOf(state.img);
+    const next = ids[Math.min(ids.length - 1, Math.max(0, at + (e.key === 'ArrowDown' ? 1 : -1)))];
+    if (next && next !== state.img) {
+      state.img = next;
+      update();
+      const tr = table.querySelector('tr.bx-sel');
+      if (tr) tr.scrollIntoView({ block: 'nearest' });
+    }
+    e.preventDefault();
+  });
   window.addEventListener('hashchange', () => {
     if (applyHash(location.hash)) { update({ fromHash: true }); root.scrollIntoView(); }
   });
