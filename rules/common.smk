@@ -190,6 +190,7 @@ def get_sanity_outputs(wildcards=None):
         return {}
     return {
         "sanity": "results/sanity/randomization.tsv",
+        "sanity_verdict": "results/sanity/verdict.tsv",
         "sanity_figure": "results/figures/sanity.png",
     }
 

@@ -82,3 +82,25 @@ rule test_figures:
         code=code_version("test_figures.py"),
     script:
         "../workflow/scripts/test_figures.py"
+
+
+rule claims_figure:
+    input:
+        "results/stats/claims.tsv",
+    output:
+        report(
+            "results/figures/claims.png",
+            caption="../workflow/report/claims_figure.rst",
+            category="Tests",
+        ),
+    log:
+        "results/logs/figures/claims_figure.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        alpha=config["stats"]["alpha"],
+        dpi=config["figures"]["dpi"],
+        code=code_version("claims_figure.py"),
+    script:
+        "../workflow/scripts/claims_figure.py"
+

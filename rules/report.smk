@@ -1,3 +1,49 @@
+# what the explorer reads; the cue masks on synthetic data
+EXPLORER_INPUT = {
+    "manifest": "results/data/manifest.parquet",
+    "shards": saliency_shards(),
+    "arrays": get_test_arrays(),
+    "distances": "results/stats/distances.parquet",
+}
+if DATASET["source"] == "synthetic":
+    EXPLORER_INPUT["masks"] = "results/data/synthetic/masks.npz"
+# hash of the report's static assets (JavaScript, CSS): editing one rebuilds the report
+ASSETS_VERSION = hashlib.sha256(
+    b"".join(
+        p.name.encode() + p.read_bytes()
+        for p in sorted((Path(SRC) / "blurfocus" / "assets").glob("*"))
+    )
+).hexdigest()[:16]
+EXPLORER = config["report"]["explorer"]
+
+
+rule explorer:
+    input:
+        **EXPLORER_INPUT,
+    output:
+        "results/explorer/explorer.json",
+    log:
+        "results/logs/report/explorer.log",
+    benchmark:
+        "results/benchmarks/explorer.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    params:
+        variants=as_json(TEST_VARIANTS),
+        seeds=as_json(SEEDS),
+        topk=SAL["topk"],
+        max_mb=EXPLORER["max_mb"],
+        replicates=EXPLORER["replicates"] or 0,
+        draws=EXPLORER["draws"],
+        images_per_class=EXPLORER["images_per_class"] or 0,
+        opacity=EXPLORER["opacity"],
+        clip=EXPLORER["clip"],
+        code=code_version("explorer.py"),
+    script:
+        "../workflow/scripts/explorer.py"
+
+
 rule report:
     input:
         unpack(get_sanity_outputs),
@@ -21,6 +67,8 @@ rule report:
         null_figure="results/figures/nulls.png",
         spread_figure="results/figures/spread.png",
         pairs="results/stats/pair_metrics.parquet",
+        explorer="results/explorer/explorer.json",
+        claims_figure="results/figures/claims.png",
     output:
         html=report(
             "results/report.html",
@@ -36,5 +84,6 @@ rule report:
         config=as_json(config),
         variants=as_json(TEST_BLURS),
         code=code_version("report.py"),
+        assets=ASSETS_VERSION,
     script:
         "../workflow/scripts/report.py"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -41,19 +42,41 @@ def contact_sheet(images: Mapping[str, np.ndarray], titles: Sequence[str], path:
     _save(fig, path, dpi)
 
 
+def _role(model: str) -> str:
+    """``naive-s3`` -> ``naive`` (the arm); other names unchanged."""
+    m = re.match(r"^(.*)-s\d+$", model)
+    return m.group(1) if m else model
+
+
+def _seed(model: str) -> int:
+    m = re.match(r"^.*-s(\d+)$", model)
+    return int(m.group(1)) if m else -1
+
+
 def training_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], path: str, dpi: int = 110) -> None:
-    """Loss and accuracy per epoch (train dashed, validation solid), one colour per model."""
-    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for k, (name, hist) in enumerate(sorted(histories.items())):
-        ep = [h["epoch"] for h in hist]
-        colour = f"C{k}"
-        ax_l.plot(ep, [h["train_loss"] for h in hist], "--", color=colour)
-        ax_l.plot(ep, [h["val_loss"] for h in hist], "-o", color=colour, label=name, ms=3)
-        ax_a.plot(ep, [h["train_accuracy"] for h in hist], "--", color=colour)
-        ax_a.plot(ep, [h["val_accuracy"] for h in hist], "-o", color=colour, label=name, ms=3)
-    ax_l.set(xlabel="epoch", ylabel="cross-entropy", title="loss (dashed: train, solid: validation)")
-    ax_a.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
-    ax_a.legend(fontsize=8)
+    """Loss and accuracy per epoch, one column per arm (naive, expert): the median over the arm's
+    replicates (train dashed, validation solid) and the range of the replicates' validation curve."""
+    roles = sorted({_role(m) for m in histories}, key=lambda r: (r != "naive", r))
+    fig, axes = plt.subplots(2, len(roles), figsize=(4.6 * len(roles), 6.0), squeeze=False, sharex=True,
+                             layout="constrained")
+    for j, role in enumerate(roles):
+        hists = [h for m, h in sorted(histories.items()) if _role(m) == role]
+        n_ep = min(len(h) for h in hists)
+        ep = [h["epoch"] for h in hists[0][:n_ep]]
+        for i, (metric, ylabel) in enumerate((("loss", "cross-entropy"), ("accuracy", "accuracy"))):
+            ax = axes[i, j]
+            tr = np.array([[e[f"train_{metric}"] for e in h[:n_ep]] for h in hists])
+            va = np.array([[e[f"val_{metric}"] for e in h[:n_ep]] for h in hists])
+            colour = "C0" if role == "naive" else "C1"
+            ax.plot(ep, np.median(tr, 0), "--", color=colour, label="train (median)")
+            ax.plot(ep, np.median(va, 0), "-o", ms=3, color=colour, label="validation (median)")
+            if len(hists) > 1:
+                ax.fill_between(ep, va.min(0), va.max(0), color=colour, alpha=0.2, label="validation (range)")
+            ax.set(ylabel=ylabel, title=f"{role}: {metric} ({len(hists)} replicate{'s' if len(hists) > 1 else ''})")
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            if metric == "accuracy":
+                ax.set(ylim=(0, 1.02), xlabel="epoch")
+            ax.legend(fontsize=7)
     _save(fig, path, dpi)
 
 
@@ -157,35 +180,156 @@ def activation_figure(
     _save(fig, path, dpi)
 
 
+MAX_SERIES = 6  # overlaid series per panel, at most
+
+
+def study_names(comparisons: Sequence[str]) -> dict[str, list[str]]:
+    """{blur variant: the study's comparisons for it, in order} among ``comparisons`` (names as
+    ``blurfocus.focus.study_comparisons``: ``naive:clear-vs-b``, ``expert:clear-vs-b``,
+    ``b:naive-vs-expert``, ``clear:naive-vs-expert``)."""
+    have = list(dict.fromkeys(comparisons))
+    blurs = [m.group(1) for c in have if (m := re.match(r"^naive:clear-vs-(\w+)$", c))]
+    out = {}
+    for b in blurs:
+        names = [f"naive:clear-vs-{b}", f"expert:clear-vs-{b}", f"{b}:naive-vs-expert", "clear:naive-vs-expert"]
+        out[b] = [n for n in names if n in have]
+    return out
+
+
+def _chunks(items: Sequence, n: int) -> list[list]:
+    return [list(items[i:i + n]) for i in range(0, len(items), n)]
+
+
+def _grid(n: int, ncol: int, w: float, h: float, **kw):
+    ncol = max(1, min(ncol, n))
+    nrow = -(-n // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(w * ncol, h * nrow), squeeze=False, layout="constrained", **kw)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    return fig, axes.ravel()[:n]
+
+
 def pvalue_figure(tests: pd.DataFrame, path: str, alpha: float = 0.05, dpi: int = 110) -> None:
-    """Adjusted p-value per rank for every test (log scale), with the alpha line."""
-    groups = list(tests.groupby(["test", "comparison"], sort=False))
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    """Adjusted p-value per rank (log scale) of the original study's t-tests: one panel per blur
+    variant with its study comparisons and paired tests, the other comparisons (nulls) in panels
+    of at most six; the alpha line in each."""
+    comps = list(dict.fromkeys(tests["comparison"]))
+    study = study_names([c for c in comps if ">" not in c])
+    panels: list[tuple[str, list[tuple[str, str]]]] = []
+    used: set[tuple[str, str]] = set()
+    for b, names in study.items():
+        series = [("one_sample_t", n) for n in names]
+        series += [(t, c) for t, c in tests[["test", "comparison"]].drop_duplicates().itertuples(index=False)
+                   if t != "one_sample_t" and c.startswith(f"{b}:naive-vs-expert")]
+        series = series[:MAX_SERIES]
+        used |= set(series)
+        panels.append((f"the study's comparisons, {b}", series))
+    rest = sorted((t, c) for t, c in tests[["test", "comparison"]].drop_duplicates().itertuples(index=False)
+                  if (t, c) not in used)
+    for k, chunk in enumerate(_chunks(rest, MAX_SERIES)):
+        panels.append((f"nulls and other comparisons ({k + 1})" if len(rest) > MAX_SERIES else "nulls and other comparisons", chunk))
+    if not panels:
+        _placeholder(path, "no t-tests", dpi)
+        return
+    fig, axes = _grid(len(panels), 2, 5.6, 3.6, sharey=True)
     floor = 1e-300
-    for k, ((test, comp), g) in enumerate(groups):
-        y = np.clip(g["p_adj"].to_numpy(dtype=float), floor, 1)
-        ax.plot(g["rank"], y, "-o", ms=3, label=f"{comp} ({test})", color=f"C{k % 10}")
-    ax.axhline(alpha, color="k", ls="--", lw=1, label=f"alpha = {alpha}")
-    ax.set_yscale("log")
-    ax.set(xlabel="focus rank", ylabel="adjusted p-value", title=f"adjusted p-values ({tests['adjust_method'].iloc[0]})")
-    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    method = tests["adjust_method"].iloc[0] if "adjust_method" in tests and len(tests) else "adjusted"
+    for ax, (title, series) in zip(axes, panels):
+        for k, (test, comp) in enumerate(series):
+            g = tests[(tests["test"] == test) & (tests["comparison"] == comp)]
+            y = np.clip(g["p_adj"].to_numpy(dtype=float), floor, 1)
+            label = comp if test == "one_sample_t" else f"{comp} (paired)"
+            ax.plot(g["rank"], y, "-o", ms=3, label=label, color=f"C{k}")
+        ax.axhline(alpha, color="k", ls="--", lw=1)
+        ax.set_yscale("log")
+        ax.set(xlabel="focus rank", title=title)
+        ax.title.set_fontsize(9)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize=6.5, loc="lower right")
+    axes[0].set_ylabel(f"p-value ({method}-adjusted); dashed: alpha {alpha}")
     _save(fig, path, dpi)
 
 
+def _references(name: str, available: Sequence[str]) -> list[str]:
+    """Null comparisons to draw beside a study comparison: the SmoothGrad noise floor (draw 0 vs
+    1) of each model involved, on the variant(s) involved, and the first seed-replicate null of
+    each arm there (whichever of these exist in ``available``)."""
+    have = set(available)
+    m = re.match(r"^(naive|expert):clear-vs-(\w+)$", name)
+    out = []
+    if m:
+        role, b = m.groups()
+        out = [f"{role}:{b}:draw0-vs-draw1", f"{role}:clear:draw0-vs-draw1"]
+    m = re.match(r"^(\w+):naive-vs-expert$", name)
+    if m:
+        v = m.group(1)
+        seed_nulls = [c for c in available if re.match(rf"^{re.escape(v)}:(naive|expert)-s\d+-vs-\1-s\d+$", c)]
+        firsts = [next((c for c in seed_nulls if c.startswith(f"{v}:{r}-")), None) for r in ("naive", "expert")]
+        out = [c for c in firsts if c] + [f"naive:{v}:draw0-vs-draw1", f"expert:{v}:draw0-vs-draw1"]
+    return [c for c in dict.fromkeys(out) if c in have][: MAX_SERIES - 3]  # + comparison, lines, medians
+
+
+def _paired_strips(ax, values: Sequence[pd.Series], labels: Sequence[str], colours: Sequence[str]) -> None:
+    """Violins of per-image values at x = 0, 1, ... with one grey line per image joining them."""
+    common = sorted(set.intersection(*[set(v.dropna().index) for v in values])) if values else []
+    data = [v.loc[common].to_numpy(dtype=float) for v in values]
+    if common:
+        from matplotlib.collections import LineCollection
+
+        xs = np.arange(len(values), dtype=float)
+        segs = [np.column_stack([xs, [d[i] for d in data]]) for i in range(len(common))]
+        ax.add_collection(LineCollection(segs, colors="0.55", linewidths=0.5, alpha=0.5, label="one image"))
+        parts = ax.violinplot(data, positions=xs, widths=0.7, showextrema=False, showmedians=False)
+        for body, c, lab in zip(parts["bodies"], colours, labels):
+            body.set_facecolor(c)
+            body.set_alpha(0.35)
+            body.set_label(lab)
+        ax.scatter(xs, [np.median(d) for d in data], color="k", s=14, zorder=3, label="median")
+    ax.set_xticks(range(len(values)), [_wrap(lab) for lab in labels], fontsize=6)
+    ax.set_xlim(-0.6, len(values) - 0.4)
+
+
+def _wrap(text: str, width: int = 18) -> str:
+    parts, line = [], ""
+    for tok in re.split(r"(?<=[:> -])", text):
+        if len(line) + len(tok) > width and line:
+            parts.append(line)
+            line = ""
+        line += tok
+    return "\n".join(parts + [line])
+
+
 def distance_figure(distances: pd.DataFrame, path: str, dpi: int = 110) -> None:
-    """Distance per rank (median and IQR) for every comparison, and per-image mean distance."""
+    """Per study comparison (columns): top, the distance per rank (median and IQR) beside its
+    noise floors and seed nulls; bottom, the per-image mean distance over ranks as paired strips
+    (comparison and its nulls, one line per image)."""
     comps = list(dict.fromkeys(distances["comparison"]))
-    fig, (ax_r, ax_h) = plt.subplots(1, 2, figsize=(11, 4))
-    for k, comp in enumerate(comps):
-        g = distances[distances["comparison"] == comp]
-        q = g.groupby("rank")["distance"].quantile([0.25, 0.5, 0.75]).unstack()
-        ax_r.plot(q.index, q[0.5], "-o", ms=3, color=f"C{k % 10}", label=comp)
-        ax_r.fill_between(q.index, q[0.25], q[0.75], color=f"C{k % 10}", alpha=0.15)
-        per_image = g.groupby("image_id")["distance"].mean()
-        ax_h.hist(per_image, bins=30, histtype="step", color=f"C{k % 10}", label=comp)
-    ax_r.set(xlabel="focus rank", ylabel="distance (pixels)", title="distance per rank (median, IQR)")
-    ax_h.set(xlabel="mean distance over ranks (pixels)", ylabel="images", title="per-image mean distance")
-    ax_h.legend(fontsize=7)
+    names = list(dict.fromkeys(n for ns in study_names(comps).values() for n in ns))
+    if not names:
+        names = comps[:4]
+    if not names:
+        _placeholder(path, "no focus distances", dpi)
+        return
+    fig, axes = plt.subplots(2, len(names), figsize=(3.6 * len(names), 6.4), squeeze=False, layout="constrained")
+    per_image = distances.groupby(["comparison", "image_id"])["distance"].mean()
+    for j, name in enumerate(names):
+        refs = _references(name, comps)
+        ax = axes[0, j]
+        for k, comp in enumerate([name, *refs]):
+            g = distances[distances["comparison"] == comp]
+            q = g.groupby("rank")["distance"].quantile([0.25, 0.5, 0.75]).unstack()
+            colour = "C3" if k == 0 else f"C{k - 1 if k - 1 < 3 else k}"
+            ax.plot(q.index, q[0.5], "-o" if k == 0 else "--", ms=2.5, color=colour, label=comp)
+            if k == 0:
+                ax.fill_between(q.index, q[0.25], q[0.75], color=colour, alpha=0.15, label=f"{comp} IQR")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("focus rank", fontsize=8)
+        ax.legend(fontsize=5.5)
+        series = [per_image.loc[c] for c in [name, *refs]]
+        colours = ["C3"] + [f"C{k if k < 3 else k + 1}" for k in range(len(refs))]
+        _paired_strips(axes[1, j], series, [name, *refs], colours)
+    axes[0, 0].set_ylabel("distance (px)")
+    axes[1, 0].set_ylabel("per-image mean distance (px)")
     _save(fig, path, dpi)
 
 
@@ -259,45 +403,65 @@ def _placeholder(path: str, text: str, dpi: int) -> None:
 
 
 def null_figure(tests: pd.DataFrame, distances: pd.DataFrame, path: str, alpha: float = 0.05, dpi: int = 110) -> None:
-    """Per (comparison, null) pair: median distance per rank of both, and the calibrated p."""
-    pairs = tests[(tests["family"] == "per-image") & (tests["test"] == "wilcoxon")][["comparison", "null", "known_null"]]
-    pairs = pairs.drop_duplicates().reset_index(drop=True)
+    """Per (comparison, null) pair of the per-image calibrated tests: the per-image mean distance
+    over ranks of the null and of the comparison as paired strips, with the adjusted p-value."""
+    t = tests[tests["unit"].astype(str) == "image"] if "unit" in tests.columns else tests
+    cal = t[(t["family"] == "per-image") & (t["test"] == "wilcoxon")] if "family" in t else t.iloc[:0]
+    pairs = cal[["comparison", "null"] + (["known_null"] if "known_null" in cal else [])].drop_duplicates()
+    per_image = distances.groupby(["comparison", "image_id"])["distance"].mean()
+    have = set(per_image.index.get_level_values(0))
+    pairs = pairs[pairs["comparison"].isin(have) & pairs["null"].isin(have)].reset_index(drop=True)
     if pairs.empty:
         _placeholder(path, "no null comparisons (needs saliency.draws >= 2 or several training seeds)", dpi)
         return
-    ncol = min(4, len(pairs))
-    nrow = -(-len(pairs) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 2.6 * nrow), squeeze=False, sharey=True)
-    med = distances.groupby(["comparison", "rank"])["distance"].median()
-    for ax, pr in zip(axes.ravel(), pairs.itertuples()):
-        a, b = med.loc[pr.comparison], med.loc[pr.null]
-        ax.plot(a.index, a.to_numpy(), "-o", ms=2, color="C3" if not pr.known_null else "C2", label="comparison")
-        ax.plot(b.index, b.to_numpy(), "--", color="0.4", label="null")
-        row = tests[(tests["comparison"] == pr.comparison) & (tests["null"] == pr.null) & (tests["test"] == "wilcoxon")
-                    & (tests["rank"].astype(str) == "mean")]
-        p = float(row["p_adj"].iloc[0]) if len(row) else float("nan")
-        tag = "known null: " if pr.known_null else ""
-        ax.set_title(f"{tag}{pr.comparison}\nvs {pr.null}\np_adj(mean) = {p:.2g}" + (" *" if p < alpha else ""), fontsize=6.5)
+    p_col = "p_adj" if "p_adj" in cal.columns else "p_holm"
+    fig, axes = _grid(len(pairs), 4, 3.3, 3.4)
+    for ax, pr in zip(axes, pairs.itertuples()):
+        known = bool(getattr(pr, "known_null", False)) and str(getattr(pr, "known_null", "")) not in ("False", "0")
+        colour = "C2" if known else "C3"
+        _paired_strips(ax, [per_image.loc[pr.null], per_image.loc[pr.comparison]], ["null", "comparison"],
+                       ["0.5", colour])
+        row = cal[(cal["comparison"] == pr.comparison) & (cal["null"] == pr.null) & (cal["rank"].astype(str) == "mean")]
+        p = float(row[p_col].iloc[0]) if len(row) else float("nan")
+        tag = "known null: " if known else ""
+        ax.set_title(f"{tag}{pr.comparison}\nvs {pr.null}\np (mean over ranks) = {p:.2g}" + (" *" if p < alpha else ""),
+                     fontsize=6.5)
         ax.tick_params(labelsize=7)
-    for ax in axes.ravel()[len(pairs):]:
-        ax.axis("off")
-    axes[0, 0].legend(fontsize=6)
-    fig.supxlabel("focus rank", fontsize=8)
-    fig.supylabel("median distance (px)", fontsize=8)
+    fig.supylabel("per-image mean focus distance (px)", fontsize=8)
     _save(fig, path, dpi)
 
 
 def spread_figure(maps: pd.DataFrame, path: str, dpi: int = 110) -> None:
-    """Normalized entropy and Gini of the maps (draw 0) per model and variant."""
+    """Normalized entropy and Gini of the maps (draw 0), one panel per (measure, test variant):
+    per arm, the first replicate's images as a violin and every replicate's median as a dot."""
     m = maps[maps["draw"] == 0]
-    groups = list(m.groupby(["model", "variant"], sort=True))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    labels = [f"{a}\n{b}" for (a, b), _ in groups]
-    for ax, col, title in ((axes[0], "normalized_entropy", "normalized entropy (1 = uniform)"),
-                           (axes[1], "gini", "Gini coefficient (0 = uniform)")):
-        ax.boxplot([g[col].dropna().to_numpy() for _, g in groups], showfliers=False)
-        ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=7)
-        ax.set_title(title, fontsize=9)
+    variants = list(dict.fromkeys(m["variant"]))
+    variants = ["clear"] + [v for v in variants if v != "clear"] if "clear" in variants else variants
+    models = list(dict.fromkeys(m["model"]))
+    roles = sorted({_role(x) for x in models}, key=lambda r: (r != "naive", r))
+    measures = (("normalized_entropy", "normalized entropy (1 = uniform)"), ("gini", "Gini coefficient (0 = uniform)"))
+    fig, axes = plt.subplots(len(measures), len(variants), figsize=(3.4 * len(variants), 5.6), squeeze=False,
+                             layout="constrained")
+    for i, (col, title) in enumerate(measures):
+        for j, v in enumerate(variants):
+            ax = axes[i, j]
+            g = m[m["variant"] == v]
+            data, meds = [], []
+            for role in roles:
+                ms = sorted({x for x in models if _role(x) == role}, key=_seed)
+                first = g[g["model"] == ms[0]][col].dropna().to_numpy() if ms else np.array([])
+                data.append(first if len(first) else np.array([np.nan]))
+                meds.append([g[g["model"] == x][col].median() for x in ms])
+            parts = ax.violinplot(data, positions=range(len(roles)), widths=0.7, showextrema=False)
+            for body, role in zip(parts["bodies"], roles):
+                body.set_facecolor("C0" if role == "naive" else "C1")
+                body.set_alpha(0.35)
+                body.set_label(f"{role}: first replicate's images")
+            xs = np.concatenate([np.full(len(md), k, dtype=float) for k, md in enumerate(meds)]) if meds else []
+            ax.scatter(xs, np.concatenate(meds) if meds else [], color="k", s=12, zorder=3, label="one replicate's median")
+            ax.set_xticks(range(len(roles)), roles, fontsize=8)
+            ax.set_title(f"{v} images: {title}", fontsize=8)
+    axes[0, 0].legend(fontsize=6)
     _save(fig, path, dpi)
 
 
@@ -320,4 +484,57 @@ def known_answer_figure(known: pd.DataFrame, path: str, dpi: int = 110) -> None:
         ax.set_title(f"{v} test images", fontsize=9)
     axes[0, 0].set_ylabel("fraction of top-k pixels in the cue")
     axes[0, 0].legend(fontsize=8)
+    _save(fig, path, dpi)
+
+
+def claims_figure(claims: pd.DataFrame, path: str, alpha: float = 0.05, dpi: int = 110) -> None:
+    """The study's claims, one row each. Left (when ``claims.tsv`` has model-level estimates):
+    the standardized estimate (model-to-model SDs) with its 95% Multi-Bootstrap interval, coloured
+    by verdict. Right: the p-values per claim (log scale), one marker per p-value column
+    (``p_*``, at most six: the model-level adjusted p, the per-image and the original test's),
+    with the alpha line."""
+    p_cols = [c for c in claims.columns if c.startswith("p_") and pd.api.types.is_numeric_dtype(claims[c])]
+    p_cols = [c for c in p_cols if c != "p_floor"][:MAX_SERIES]
+    if claims.empty or not p_cols:
+        _placeholder(path, "no claims with p-values", dpi)
+        return
+    label_col = "claim" if "claim" in claims.columns else claims.columns[0]
+    n = len(claims)
+    forest = "estimate_std" in claims.columns
+    fig, axes = plt.subplots(1, 2 if forest else 1, figsize=(13 if forest else 9.5, 0.9 + 0.42 * n),
+                             layout="constrained", squeeze=False, sharey=True)
+    y = np.arange(n)[::-1]
+    if forest:
+        ax = axes[0, 0]
+        colours = {"supported": "#1a7f37", "not supported": "#b42318", "inconclusive": "#9a6700"}
+        verdicts = claims["verdict"].astype(str) if "verdict" in claims.columns else pd.Series(["?"] * n)
+        for yi, (_, r), v in zip(y, claims.iterrows(), verdicts):
+            col = colours.get(v, "0.5")
+            lo, hi, est = (float(r.get(k, np.nan)) for k in ("std_ci_low", "std_ci_high", "estimate_std"))
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.plot([lo, hi], [yi, yi], color=col, lw=2)
+            if np.isfinite(est):
+                ax.plot([est], [yi], "o", color=col)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(y, [_wrap(str(c), 48) for c in claims[label_col]], fontsize=7)
+        ax.set_xlabel("estimate in model-to-model SDs, 95% Multi-Bootstrap CI")
+        ax.legend(handles=[plt.Line2D([], [], color=c, marker="o", lw=2, label=k) for k, c in colours.items()],
+                  fontsize=7, loc="lower right")
+        ax.set_title("effect per claim, across replicate models (right of 0: the claimed direction)", fontsize=9)
+    ax = axes[0, -1]
+    markers = "osD^vP"
+    for k, col in enumerate(p_cols):
+        p = np.clip(claims[col].to_numpy(dtype=float), 1e-300, 1)
+        ax.scatter(p, y + (k - (len(p_cols) - 1) / 2) * 0.12, marker=markers[k], color=f"C{k}", s=22, label=col, zorder=3)
+    ax.axvline(alpha, color="k", ls="--", lw=1)
+    ax.set_xscale("log")
+    if not forest:
+        ax.set_yticks(y, [_wrap(str(c), 48) for c in claims[label_col]], fontsize=7)
+    if "verdict" in claims.columns:
+        ax2 = ax.twinx()
+        ax2.set_ylim(ax.get_ylim())
+        ax2.set_yticks(y, [_wrap(str(v), 30) for v in claims["verdict"]], fontsize=6.5)
+    ax.set_xlabel(f"p-value (log scale); dashed: alpha {alpha}")
+    ax.set_title("p-values per claim (left of the line: significant)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
     _save(fig, path, dpi)

@@ -12,14 +12,21 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+ASSETS = Path(__file__).parent / "assets"
+
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
 table{border-collapse:collapse;font-size:13px;margin:.6em 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#f0f0f0}td.l,th.l{text-align:left}img{max-width:100%;border:1px solid #ddd;margin:.4em 0}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em 1em}.small{font-size:12px;color:#555}
-pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px}
+pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px}figure.fig{margin:1em 0}figure.fig figcaption{font-size:13px;color:#333}
 """
+
+
+def asset(name: str) -> str:
+    """Text of a static asset shipped with the package (``blurfocus/assets``)."""
+    return (ASSETS / name).read_text()
 
 
 @dataclass
@@ -37,6 +44,11 @@ def img_tag(path: str | Path, alt: str = "") -> str:
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}">'
 
 
+def figure(path: str | Path, alt: str, caption: str) -> str:
+    """An embedded figure with a caption saying what to look at."""
+    return f'<figure class="fig">{img_tag(path, alt)}<figcaption>{caption}</figcaption></figure>'
+
+
 def fmt(v: Any, digits: int = 4) -> str:
     if isinstance(v, (float, np.floating)):
         if np.isnan(v):
@@ -47,17 +59,23 @@ def fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
-def table_html(df: pd.DataFrame, max_rows: int = 200, left: Sequence[str] = ()) -> str:
+def table_html(df: pd.DataFrame, max_rows: int = 200, left: Sequence[str] = (), filterable: bool = False,
+               html_columns: Sequence[str] = ()) -> str:
+    """Any DataFrame as a sortable HTML table (click a header); text columns left-aligned.
+
+    ``html_columns`` hold trusted HTML (e.g. links built here), not escaped."""
     cols = list(df.columns)
     head = "".join(f'<th class="{"l" if c in left else ""}">{esc(c)}</th>' for c in cols)
     body = []
     for _, row in df.head(max_rows).iterrows():
         cells = "".join(
-            f'<td class="{"l" if c in left or isinstance(row[c], str) else ""}">{esc(fmt(row[c]))}</td>' for c in cols
+            f'<td class="{"l" if c in left or isinstance(row[c], str) else ""}">'
+            f'{row[c] if c in html_columns else esc(fmt(row[c]))}</td>' for c in cols
         )
         body.append(f"<tr>{cells}</tr>")
     more = f'<p class="small">({len(df) - max_rows} more rows in the TSV)</p>' if len(df) > max_rows else ""
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
+    cls = "sortable filterable" if filterable else "sortable"
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{more}'
 
 
 def render(title: str, sections: Iterable[Section], footer: str = "") -> str:
@@ -69,9 +87,9 @@ def render(title: str, sections: Iterable[Section], footer: str = "") -> str:
         parts.append(f'<h2 id="{anchor}">{esc(s.title)}</h2>\n{s.body}')
     return (
         f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
-        f"<style>{CSS}</style></head><body><h1>{esc(title)}</h1><ul>{''.join(toc)}</ul>"
+        f"<style>{CSS}{asset('explorer.css')}</style></head><body><h1>{esc(title)}</h1><ul>{''.join(toc)}</ul>"
         + "\n".join(parts)
-        + f'<hr><p class="small">{footer}</p></body></html>\n'
+        + f'<hr><p class="small">{footer}</p><script>{asset("tables.js")}</script></body></html>\n'
     )
 
 
@@ -124,15 +142,19 @@ def data_section(summary: Mapping[str, Any], rejected: pd.DataFrame, contact_she
 
 
 def accuracy_section(acc: pd.DataFrame, heatmap: str, curves: str) -> Section:
-    lines = []
-    for model, g in acc.groupby("model", sort=False):
-        parts = ", ".join(f"{r.test_variant} {r.accuracy:.1%}" for r in g.itertuples())
-        lines.append(f"<li><b>{esc(model)}</b> (trained on {esc(g['train_variant'].iloc[0])}): {esc(parts)}</li>")
+    pivot = acc.pivot_table(index=["model", "train_variant"], columns="test_variant", values="accuracy", sort=False)
+    cols = ["clear"] + [c for c in pivot.columns if c != "clear"]
+    pivot = pivot[cols].reset_index()
     body = (
-        "<p>Test accuracy of every model on clear and blurred test images (a table the original study "
-        "did not report):</p><ul>" + "".join(lines) + "</ul>"
-        + table_html(acc, left=["model", "role", "train_variant", "test_variant"])
-        + img_tag(heatmap, "accuracy") + img_tag(curves, "training curves")
+        "<p>Test accuracy of every model (rows) on clear and blurred test images (columns), a table the original "
+        "study did not report:</p>"
+        + table_html(pivot, left=["model", "train_variant"])
+        + figure(heatmap, "accuracy", "The same accuracies as a heatmap: look for the naive models' drop on blurred "
+                 "images and whether the experts hold their accuracy on clear ones.")
+        + figure(curves, "training curves", "Loss and accuracy per epoch, one panel per arm; the line is the median "
+                 "over replicates and the band their range (dashed: training split, solid: validation split).")
+        + "<details><summary>accuracy table (results/eval/accuracy.tsv)</summary>"
+        + table_html(acc, max_rows=1000, left=["model", "role", "train_variant", "test_variant"]) + "</details>"
     )
     return Section("Accuracy", body)
 
@@ -144,44 +166,109 @@ def focus_section(focus_figures: Mapping[str, str], activation_figure: str, topk
         f"percentile), right the map over the image with the top-{topk} focus pixels circled.</p>"
     )
     for variant, path in focus_figures.items():
-        body += f"<h3>{esc(variant)}</h3>" + img_tag(path, f"focus {variant}")
+        body += f"<h3>{esc(variant)}</h3>" + figure(
+            path, f"focus {variant}", "Look at where the circles sit in the naive rows on clear vs blurred images "
+            "and compare with the expert rows; the map explorer below shows every image this way.")
     body += (
-        "<h3>Activations</h3><p>ReLU activations of the configured layers for the initial (or pretrained), "
-        "naive and expert models on one blurred test image: input, channel mean, and the most active channels.</p>"
-        + img_tag(activation_figure, "activations")
+        "<h3>Activations</h3>"
+        + figure(activation_figure, "activations", "ReLU activations of the configured layers for the initial (or "
+                 "pretrained), naive and expert models on one blurred test image: input, channel mean, and the most "
+                 "active channels. Look at whether the expert's channels respond to the blurred shape.")
     )
     return Section("Where the models look", body)
 
 
-def ttest_section(tests: pd.DataFrame, distances: pd.DataFrame, alpha: float, pvalues: str, dist_fig: str) -> Section:
-    lines = []
+def image_rows(tests: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a tests table whose unit is the image (all rows when there is no ``unit`` column)."""
+    if "unit" in tests.columns:
+        return tests[tests["unit"].astype(str) == "image"]
+    return tests
+
+
+def ttest_summary(tests: pd.DataFrame, distances: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """One row per (test, comparison) of the original study's t-tests: images, mean and median
+    focus distance (px; one-sample tests) or mean difference (paired), ranks significant after
+    adjustment, and the adjusted p range."""
+    rows = []
     for (test, comp), g in tests.groupby(["test", "comparison"], sort=False):
-        sig = int((g["p_adj"] < alpha).sum())
-        k = len(g)
-        if test == "one_sample_t":
-            d = distances[distances["comparison"] == comp]["distance"]
-            lines.append(
-                f"<li><b>{esc(comp)}</b>: mean focus distance {d.mean():.2f} px (median {d.median():.2f}) over "
-                f"{d.size // max(k, 1)} images; one-sample t-test against 0 significant at {sig} of {k} ranks "
-                f"(largest adjusted p {fmt(g['p_adj'].max())}).</li>"
-            )
-        else:
-            lines.append(
-                f"<li><b>{esc(comp)}</b> (one-sided paired t-test, distance due to the model &gt; distance due "
-                f"to blur): mean difference {g['mean'].mean():.2f} px; significant at {sig} of {k} ranks "
-                f"(smallest adjusted p {fmt(g['p_adj'].min())}).</li>"
-            )
+        d = distances[distances["comparison"] == comp].groupby("image_id")["distance"].mean()
+        rows.append({
+            "test": test, "comparison": comp,
+            "images": int(g["n"].max()) if "n" in g else len(d),
+            "mean (px)": float(d.mean()) if test == "one_sample_t" and len(d) else float(g["mean"].mean()),
+            "median (px)": float(d.median()) if test == "one_sample_t" and len(d) else float("nan"),
+            "significant ranks": f"{int((g['p_adj'] < alpha).sum())} of {len(g)}",
+            "smallest p_adj": float(g["p_adj"].min()), "largest p_adj": float(g["p_adj"].max()),
+        })
+    return pd.DataFrame(rows)
+
+
+def ttest_section(tests: pd.DataFrame, distances: pd.DataFrame, alpha: float, pvalues: str, dist_fig: str) -> Section:
+    summary = ttest_summary(tests, distances, alpha)
     body = (
-        "<ul>" + "".join(lines) + "</ul>"
-        '<p class="note">Focus distances are never negative, so the one-sample t-test against 0 is significant '
+        "<p>The original study's tests, one row per comparison (click a header to sort). One-sample t-tests "
+        "of the focus distances against 0 per rank; one-sided paired t-tests that the distance due to the "
+        "model exceeds the distance due to blur (mean = mean paired difference, px). The mean and median "
+        "are of the per-image mean distance over ranks.</p>"
+        + table_html(summary, left=["test", "comparison"])
+        + '<p class="note">Focus distances are never negative, so the one-sample t-test against 0 is significant '
         "for any two maps that are not pixel-identical, including two SmoothGrad runs of the same model on the same "
         "image. These p-values reproduce the original study; they do not by themselves show a focus shift.</p>"
-        + img_tag(pvalues, "adjusted p-values") + img_tag(dist_fig, "distances")
+        + figure(pvalues, "adjusted p-values", "Adjusted p-value per focus rank, one panel per blur variant with "
+                 "the study's comparisons, and the known nulls in their own panels. Look at the known nulls: "
+                 "they fall below alpha as well, which is why these tests cannot say no.")
+        + figure(dist_fig, "distances", "Top: distance per rank (median and interquartile range) of each study "
+                 "comparison next to the SmoothGrad noise floor of the same model. Bottom: the per-image mean "
+                 "distance as paired strips (one line per image). Look at how far each comparison sits above "
+                 "its noise floor, not above 0.")
         + "<details><summary>all t-tests</summary>"
-        + table_html(tests, max_rows=1000, left=["test", "comparison", "adjust_method", "alternative"])
+        + table_html(tests, max_rows=2000, left=["test", "comparison", "adjust_method", "alternative"], filterable=True)
         + "</details>"
     )
     return Section("The original study's tests", body)
+
+
+def explore_link(image_id: str, a: Sequence[Any], b: Sequence[Any], text: str | None = None) -> str:
+    """An HTML link that opens the map explorer on one image with panes a and b ((model, variant, draw))."""
+    from urllib.parse import urlencode
+
+    q = urlencode({"img": image_id, "a": ",".join(map(str, a)), "b": ",".join(map(str, b))})
+    return f'<a href="#explore:{esc(q)}">{esc(text or image_id)}</a>'
+
+
+def telling_examples(distances: pd.DataFrame, study: Sequence[tuple[str, Sequence[Any], Sequence[Any]]],
+                     n: int = 3) -> dict[str, str]:
+    """{comparison: links to its ``n`` images with the largest mean focus distance over ranks}."""
+    out = {}
+    for name, a, b in study:
+        g = distances[distances["comparison"] == name]
+        if g.empty:
+            continue
+        top = g.groupby("image_id")["distance"].mean().sort_values(ascending=False, kind="stable").head(n)
+        out[name] = ", ".join(explore_link(i, a, b, f"{i} ({d:.1f} px)") for i, d in top.items())
+    return out
+
+
+def explorer_section(payload_json: str, examples: Mapping[str, str] | None = None) -> Section:
+    """The map explorer: the embedded data (``blurfocus.explorer``) and its script."""
+    ex = ""
+    if examples:
+        ex = ("<p>The images each study comparison moves most (mean focus distance over ranks; a click opens them "
+              "here):</p><ul>" + "".join(f"<li><b>{esc(k)}</b>: {v}</li>" for k, v in examples.items()) + "</ul>")
+    body = (
+        "<p>Every mapped test image with the SmoothGrad map of any embedded model and draw over it. Choose two panes "
+        "(model, images, draw) or a layout; the focus distance (mean over ranks of the distance between the r-th "
+        "focus pixels), top-k IoU and center-of-mass shift between the panes are computed here for every image. "
+        "Sort and filter the list below the panes by shift, class, correctness of each pane's model and, on the "
+        "synthetic data, the known-answer cue its top-k pixels fall on; click a row to show it. The address "
+        "(link to this view) reproduces the view. Maps are quantized to 8 bits (|map| / max |map|); circles "
+        "mark the top-k pixels with their ranks.</p>"
+        + ex
+        + '<div id="bx" class="bx"></div>'
+        + f'<script type="application/json" id="bx-data">{payload_json}</script>'
+        + f"<script>{asset('explorer.js')}</script>"
+    )
+    return Section("Map explorer", body)
 
 
 def provenance_footer(versions: Mapping[str, str], device: str, seeds: Mapping[str, Any] | None = None) -> str:
@@ -190,48 +277,81 @@ def provenance_footer(versions: Mapping[str, str], device: str, seeds: Mapping[s
     return f"Produced by blurfocus on {esc(device)}; {esc(v)}. Seeds: {esc(s)} (also in results/provenance.json)."
 
 
-def claims_section(claims: pd.DataFrame, tests: pd.DataFrame, alpha: float, null_figure: str) -> Section:
+def claims_section(claims: pd.DataFrame, tests: pd.DataFrame, alpha: float, null_figure: str,
+                   examples: Mapping[str, str] | None = None, claims_figure: str | None = None) -> Section:
     """The study's claims with verdicts under the original and the null-calibrated tests."""
-    known = tests[(tests["family"] == "per-image") & (tests["known_null"].astype(bool))
-                  & (tests["test"] == "wilcoxon")]
-    lines = []
-    for (comp, null), g in known.groupby(["comparison", "null"], sort=False):
-        sig = int((g["p_adj"] < alpha).sum())
-        orig = tests[(tests["family"] == "original") & (tests["comparison"] == comp) & (tests["null"] == "0")]
-        osig = int((orig["p_adj"] < alpha).sum()) if len(orig) else 0
-        lines.append(
-            f"<li><b>{esc(comp)}</b> (a comparison with no effect by construction) against {esc(null)}: "
-            f"null-calibrated Wilcoxon significant at {sig} of {len(g)} tests (ranks and mean, Holm); "
-            f"the original one-sample t-test calls it significant at {osig} of {len(orig)} ranks.</li>"
-        )
-    known_html = ("<p>Calibration on the data itself, comparisons where nothing changes:</p><ul>" + "".join(lines) + "</ul>") if lines else ""
-    seeds = tests[(tests["family"] == "per-image") & (tests["test"] == "wilcoxon") & (tests["rank"].astype(str) == "mean")
-                  & tests["comparison"].str.contains("-s\\d+-vs-", regex=True)]
-    seed_lines = "".join(
-        f"<li><b>{esc(r.comparison)}</b>: original one-sample t-test significant at every rank; against "
-        f"{esc(r.null)}: median difference {fmt(r.median_diff)} px, p_adj {fmt(r.p_adj)}"
-        f" ({'significant' if r.p_adj < alpha else 'not significant'}).</li>"
-        for r in seeds.itertuples()
-    )
-    seed_html = ("<p>Training-seed replicates (two models trained in the same condition):</p><ul>" + seed_lines + "</ul>") if seed_lines else ""
-    show = claims[["claim", "unit", "n_models", "n_images", "estimate", "ci_low", "ci_high", "estimate_std", "effect",
-                   "p_adj", "p_floor", "verdict", "reason", "p_per_image", "p_original"]]
+    per_image = image_rows(tests)
+    cal = per_image[(per_image["family"] == "per-image") & (per_image["test"] == "wilcoxon")] \
+        if "family" in per_image else per_image.iloc[:0]
+    p_col = "p_adj" if "p_adj" in tests.columns else "p_holm"
+    known_rows = []
+    if "known_null" in cal.columns:
+        for (comp, null), g in cal[cal["known_null"].astype(str).isin(["True", "true", "1"])].groupby(
+                ["comparison", "null"], sort=False):
+            orig = per_image[(per_image["family"] == "original") & (per_image["comparison"] == comp)
+                             & (per_image["test"] == "one_sample_t")]
+            known_rows.append({
+                "comparison (no effect by construction)": comp, "null": null,
+                "calibrated Wilcoxon: significant": f"{int((g[p_col] < alpha).sum())} of {len(g)}",
+                "original t-test: significant ranks": f"{int((orig[p_col] < alpha).sum())} of {len(orig)}",
+            })
+    known_html = ""
+    if known_rows:
+        known_html = ("<p>Calibration on the data itself: comparisons where nothing changes (ranks and mean, "
+                      "adjusted). The calibrated test should call none significant; the original t-test calls "
+                      "them all significant.</p>" + table_html(pd.DataFrame(known_rows), left=["comparison (no effect by construction)", "null"]))
+    seeds = cal[(cal["rank"].astype(str) == "mean") & cal["comparison"].str.contains("-s\\d+-vs-", regex=True)] \
+        if len(cal) else cal
+    seed_html = ""
+    if len(seeds):
+        cols = [c for c in ("comparison", "null", "median_diff", "ci_low", "ci_high", p_col) if c in seeds.columns]
+        seed_html = ("<p>Training-seed replicates (two models trained in the same condition), per-image tests "
+                     "against their null:</p>" + table_html(seeds[cols], left=["comparison", "null"]))
+    show = claims.copy()
+    html_cols: list[str] = []
+    if examples:
+        def links(row: pd.Series) -> str:
+            text = " ".join(str(v) for v in row.to_numpy() if isinstance(v, str))
+            for name, html_links in examples.items():
+                if name in text:
+                    return html_links
+            return ""
+
+        show["examples (open in the explorer)"] = show.apply(links, axis=1)
+        html_cols = ["examples (open in the explorer)"]
+    main_cols = ["claim", "unit", "n_models", "n_images", "estimate", "ci_low", "ci_high", "estimate_std", "effect",
+                 "p_adj", "p_floor", "verdict", "reason", "both_correct_p_adj", "p_per_image", "p_original"]
+    show = show[[c for c in main_cols if c in show.columns] + html_cols]
+    text_cols = [c for c in show.columns if not pd.api.types.is_numeric_dtype(show[c])]
     body = (
-        "<p>Each claim of the study is about a training regime, so it is tested at the model level: every arm "
-        "has K replicate models, each model is reduced to one number (an image mean, or a model-pair distance), "
-        "and the test asks whether those numbers differ between arms, or from each model's SmoothGrad noise floor, "
-        "beyond model-to-model variation (exact sign-flip and arm-relabeling tests; p_floor is the smallest p each "
-        "can give). Estimates (px for distances) have 95% Multi-Bootstrap intervals resampling models and images; "
-        "estimate_std is the estimate in model-to-model standard deviations. A claim is <i>supported</i> only when "
-        "the adjusted p &lt; alpha and the interval excludes 0 on the claimed side.</p>"
-        "<p>p_per_image: the per-image Wilcoxon test on the first replicate against its matching null (two SmoothGrad "
-        "draws, or two replicates); conditional on those trained weights, it says nothing about the regime. "
-        "p_original: the study's one-sample t-test (median adjusted p over ranks), significant for any two maps "
-        "that are not identical.</p>"
-        + table_html(show, left=["claim", "contrast", "verdict"])
-        + known_html + seed_html + img_tag(null_figure, "comparisons and their nulls")
+        "<p>Each claim of the study is about a training regime, so it is tested at the <b>model level</b>: every "
+        "arm has K replicate models, each model (or pair of models) is reduced to one number, and the test asks "
+        "whether those numbers differ between arms, or from each model's SmoothGrad noise floor, beyond "
+        "model-to-model variation (exact sign-flip and arm-relabeling tests; <i>p_floor</i> is the smallest p "
+        "each can give, before the adjustment over the claims). Estimates (px for distances) have 95% "
+        "Multi-Bootstrap intervals resampling models and images; <i>estimate_std</i> is the estimate in "
+        "model-to-model standard deviations. A claim is <i>supported</i> only when the adjusted p &lt; alpha "
+        "and the interval excludes 0 on the claimed side.</p>"
+        "<p><i>both_correct_p_adj</i>: the same test on the images every model involved classifies correctly. "
+        "<i>p_per_image</i>: the per-image Wilcoxon test on the first replicate against its matching null; it is "
+        "conditional on those trained weights and says nothing about the training regime. <i>p_original</i>: the "
+        "study's one-sample t-test (median adjusted p over ranks), significant for any two maps that are not "
+        "identical. All columns are in results/stats/claims.tsv; click a header to sort.</p>"
+        + table_html(show, left=text_cols, html_columns=html_cols)
+        + (figure(claims_figure, "p-values per claim", "The p-values of each claim, one row per claim: look at which "
+                  "side of the alpha line each test puts it, and at the verdict on the right.") if claims_figure else "")
+        + known_html + seed_html
+        + figure(null_figure, "comparisons and their nulls",
+                 "Each comparison next to its own null, one panel per pair: the per-image mean focus distance "
+                 "over ranks of the comparison and of the null, one line per image (paired), with the adjusted "
+                 "p-value of the calibrated test. A real effect shows most lines rising from null to comparison; "
+                 "the known nulls (green) should not.")
+        + "<details><summary>all tests (results/stats/tests.tsv)</summary>"
+        + table_html(tests, max_rows=3000, left=["family", "test", "comparison", "null", "adjust_method",
+                                                  "alternative", "method"], filterable=True)
+        + "</details>"
     )
-    return Section("Statistics that can say no: the study's claims, tested against nulls", body)
+    return Section("The study's claims, tested at the level they are made", body)
 
 
 def known_answer_section(known: pd.DataFrame, figure: str) -> Section | None:
@@ -255,6 +375,8 @@ def known_answer_section(known: pd.DataFrame, figure: str) -> Section | None:
         "ground-truth masks. The expected answer: the expert, trained on blurred images, focuses on the shape "
         "far more than the naive model does.</p><ul>" + lines + "</ul>"
         + img_tag(figure, "known answer")
+        + '<p class="small">Fraction of top-k pixels on each cue, naive vs expert, per test variant: look for the '
+        "naive bars on the texture cue on clear images and the expert bars on the shape cue.</p>"
         + table_html(known, left=["variant", "measure"])
     )
     return Section("Known answer (synthetic data)", body)
@@ -267,16 +389,33 @@ def metrics_section(pairs: pd.DataFrame, spread: str) -> Section:
         "<p>Set-level focus metrics, mean over images: top-k intersection over union, mean distance between the "
         "two top-k sets under optimal one-to-one matching (px), Spearman correlation of the full maps, shift of "
         "the maps' center of mass (px).</p>"
-        + table_html(summary, left=["comparison", "kind"]) + img_tag(spread, "spread of the maps")
+        + table_html(summary, left=["comparison", "kind"])
+        + figure(spread, "spread of the maps", "Normalized entropy and Gini of the maps, one panel per test variant: "
+                 "boxes are the first replicate's images, dots each replicate's median. A more spread-out focus "
+                 "has higher entropy and lower Gini.")
     )
     return Section("Focus metrics", body)
 
 
-def sanity_section(summary: pd.DataFrame, sentence: str, figure: str) -> Section:
-    cls = "note" if sentence.startswith("RED FLAG") else ""
+def sanity_section(verdicts: pd.DataFrame, path: str) -> Section:
+    """The sanity checks of results/sanity/verdict.tsv: one row per test with its verdict by the
+    configured thresholds, and the overall sentence."""
+    overall = verdicts[verdicts["test"] == "overall"]
+    sentence = str(overall["sentence"].iloc[0]) if len(overall) else ""
+    cls = "note" if sentence.upper().startswith("RED FLAG") else ""
+    cols = [c for c in ("test", "model", "reference", "variant", "n", "spearman_mean", "ssim_mean", "red_flag_spearman",
+                        "red_flag_ssim", "verdict", "train_accuracy") if c in verdicts.columns]
+    rows = verdicts[verdicts["test"] != "overall"][cols]
     body = (
-        "<p>Cascading model-parameter randomization (Adebayo et al., 2018): the layers of the trained model are "
-        "re-initialized from the top down, cumulatively, and the maps of the same images are recomputed.</p>"
-        f'<p class="{cls}"><b>{esc(sentence)}</b></p>' + table_html(summary, left=["layer"]) + img_tag(figure, "sanity")
+        "<p>Two checks of Adebayo et al. (2018). <b>Model randomization</b>: the layers of the first naive and "
+        "expert replicates are re-initialized from the top down, cumulatively, and the maps of the same images "
+        "(clear and blurred, the same SmoothGrad noise) are recomputed. <b>Data randomization</b>: a model trained "
+        "on permuted labels is mapped on the same images and compared with the naive model, map by map. Maps that "
+        "stay similar (mean Spearman of the absolute maps or mean SSIM above the configured thresholds "
+        "sanity.red_flag_spearman and sanity.red_flag_ssim) do not explain the model: a red flag.</p>"
+        f'<p class="{cls}"><b>{esc(sentence)}</b></p>' + table_html(rows, left=["test", "model", "reference", "variant", "verdict"])
+        + figure(path, "sanity", "Similarity of the maps to the trained model's after each randomization step, per "
+                 "arm and variant, and of the permuted-label model's maps; a method that explains the model falls "
+                 "towards 0 as layers are randomized.")
     )
-    return Section("Sanity check of the saliency method", body)
+    return Section("Sanity checks of the saliency method", body)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from blurfocus import report, runtime, sanity
+from blurfocus import focus, report, runtime
 from blurfocus.runtime import run_job
 
 
@@ -18,28 +18,32 @@ def main(sm, log):
     seeds = {
         "dataset": config["dataset"]["seed"], "synthetic": config["dataset"]["synthetic"]["seed"],
         "blur": config["blur"]["seed"], "init": config["training"]["init_seed"],
-        "training": config["training"]["seeds"], "saliency": config["saliency"]["seed"],
+        "training": config["training"]["seeds"], "design": config["training"]["design"],
+        "saliency": config["saliency"]["seed"],
         "saliency_draws": config["saliency"]["draws"], "stats": config["stats"]["seed"],
     }
     prov = runtime.provenance(seeds, device=device, training_versions=metrics[0]["versions"], config=config)
+    distances = pd.read_parquet(i.distances)
+    study = [(c.name, (c.a.model, c.a.variant, c.a.draw), (c.b.model, c.b.variant, c.b.draw))
+             for c in focus.study_comparisons(variants, config["training"]["seeds"][0])]
+    examples = report.telling_examples(distances, study)
     sections = [
         report.config_section(config),
         report.data_section(json.loads(Path(i.summary).read_text()), pd.read_csv(i.rejected, sep="\t"), i.contact_sheet),
         report.accuracy_section(pd.read_csv(i.accuracy, sep="\t"), i.heatmap, i.curves),
         report.focus_section(dict(zip(variants, i.focus)), i.activations, config["saliency"]["topk"],
                              config["figures"]["clip_percentile"]),
-        report.ttest_section(pd.read_csv(i.ttests, sep="\t"), pd.read_parquet(i.distances),
+        report.explorer_section(Path(i.explorer).read_text(), examples),
+        report.ttest_section(pd.read_csv(i.ttests, sep="\t"), distances,
                              config["stats"]["alpha"], i.pvalues, i.distance_figure),
         report.claims_section(pd.read_csv(i.claims, sep="\t"),
                               pd.read_csv(i.tests, sep="\t", dtype={"rank": str, "null": str}),
-                              config["stats"]["alpha"], i.null_figure),
+                              config["stats"]["alpha"], i.null_figure, examples, i.claims_figure),
         report.known_answer_section(pd.read_csv(i.known, sep="\t"), i.known_figure),
         report.metrics_section(pd.read_parquet(i.pairs), i.spread_figure),
     ]
     if "sanity" in i.keys():
-        summary = sanity.summarize(pd.read_csv(i.sanity, sep="\t"))
-        flag, sentence = sanity.verdict(summary, config["sanity"]["red_flag_spearman"])
-        sections.append(report.sanity_section(summary, sentence, i.sanity_figure))
+        sections.append(report.sanity_section(pd.read_csv(i.sanity_verdict, sep="\t"), i.sanity_figure))
     sections = [s for s in sections if s is not None]
     html = report.render(config["report"]["title"], sections, report.provenance_footer(prov["versions"], device, seeds))
     Path(sm.output.html).write_text(html)
