@@ -61,11 +61,11 @@ def tests_tsv(distances) -> pd.DataFrame:
     for comp, null, known in pairs:
         for rank in ["1", "2", "mean"]:
             for unit in ("image", "model"):
-                rows.append(dict(family="null-calibrated", test="wilcoxon", comparison=comp, null=null, known_null=known,
+                rows.append(dict(family="per-image", test="wilcoxon", comparison=comp, null=null, known_null=known,
                                  rank=rank, unit=unit, p_adj=0.5, median_diff=0.1, ci_low=-1.0, ci_high=1.0))
         rows.append(dict(family="original", test="one_sample_t", comparison=comp, null="0", known_null=known,
                          rank="1", unit="image", p_adj=1e-4, median_diff=np.nan, ci_low=np.nan, ci_high=np.nan))
-    rows.append(dict(family="null-calibrated", test="wilcoxon", comparison="model-only", null="x", known_null=False,
+    rows.append(dict(family="per-image", test="wilcoxon", comparison="model-only", null="x", known_null=False,
                      rank="mean", unit="model", p_adj=0.01, median_diff=1, ci_low=0, ci_high=2))
     return pd.DataFrame(rows)
 
@@ -142,7 +142,7 @@ def test_null_figure_uses_the_per_image_rows_only(captured, tests_tsv, distances
     fig = captured["n.png"]
     check_panels(fig)
     titled = [ax for ax in fig.axes if ax.axison]
-    image_pairs = tests_tsv[(tests_tsv["unit"] == "image") & (tests_tsv["family"] == "null-calibrated")]
+    image_pairs = tests_tsv[(tests_tsv["unit"] == "image") & (tests_tsv["family"] == "per-image")]
     assert len(titled) == len(image_pairs[["comparison", "null"]].drop_duplicates())
     assert not any("model-only" in ax.get_title() for ax in titled)
 

@@ -279,7 +279,7 @@ def provenance_footer(versions: Mapping[str, str], device: str, seeds: Mapping[s
 
 def claims_section(claims: pd.DataFrame, tests: pd.DataFrame, alpha: float, null_figure: str,
                    examples: Mapping[str, str] | None = None, claims_figure: str | None = None) -> Section:
-    """The study's claims with verdicts under the original and the null-calibrated tests."""
+    """The study's claims with their model-level verdicts, the per-image and the original tests."""
     per_image = image_rows(tests)
     cal = per_image[(per_image["family"] == "per-image") & (per_image["test"] == "wilcoxon")] \
         if "family" in per_image else per_image.iloc[:0]
