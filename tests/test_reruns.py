@@ -179,10 +179,11 @@ def run_in(code: Path, work: Path, *args: str, params_changes: bool = False) -> 
 
 
 def test_editing_each_library_module_reruns_exactly_the_rules_that_import_it(scratch):
-    """For every module of the package: append a comment, then (1) the rules whose code param
-    changed (``--list-changes params``) are exactly the rules whose scripts import the module,
-    directly or through other modules, and (2) a dry run schedules exactly those rules' jobs
-    and the jobs downstream of them (job graph of a forced dry run)."""
+    """For every module of the package (and every file of its data folders): append a line,
+    then (1) the rules whose code param changed (``--list-changes params``) are exactly the rules
+    whose scripts import the module, directly or through other modules (for a data file: a
+    module that names its folder), and (2) a dry run schedules exactly those rules' jobs and the
+    jobs downstream of them (job graph of a forced dry run)."""
     code, work = scratch
     assert job_blocks(run_in(code, work, "-n")) == []  # same code, nothing to do
     assert run_in(code, work, params_changes=True).count("results/") == 0
@@ -202,11 +203,19 @@ def test_editing_each_library_module_reruns_exactly_the_rules_that_import_it(scr
     modules = sorted(p.stem for p in (code / "src" / "blurfocus").glob("*.py"))
     assert not list(PACKAGE.glob("*/__init__.py")), "subpackages: extend imports_by_grep and this list"
     assert {"__init__", "ingest", "runtime", "stats"} <= set(modules)
+    # {file relative to the package: rules expected to rerun}: every module, and every file of
+    # a data folder (assets/, schemas/), expected for the importers of the modules naming it
+    targets = {f"{m}.py": importers_of.get(m, set()) for m in modules}
+    for folder in sorted(d for d in PACKAGE.iterdir() if d.is_dir() and not d.name.startswith(("_", "."))):
+        naming = [m for m in modules if re.search(rf"[\"']{folder.name}[/\"']", (PACKAGE / f"{m}.py").read_text())]
+        for data in sorted(folder.rglob("*")):
+            if data.is_file():
+                targets[data.relative_to(PACKAGE).as_posix()] = set().union(*(importers_of.get(m, set()) for m in naming))
     problems = []
-    for module in modules:
-        f = code / "src" / "blurfocus" / f"{module}.py"
+    for target, expected in targets.items():
+        f = code / "src" / "blurfocus" / target
         original = f.read_bytes()
-        f.write_bytes(original + b"\n# an edit\n")
+        f.write_bytes(original + b"\n")
         try:
             with ThreadPoolExecutor(2) as pool:  # both only read: run them side by side
                 listed = pool.submit(run_in, code, work, "--nolock", params_changes=True)
@@ -216,7 +225,6 @@ def test_editing_each_library_module_reruns_exactly_the_rules_that_import_it(scr
                 scheduled = {key(j) for j in job_blocks(dry.result())}
         finally:
             f.write_bytes(original)
-        expected = importers_of.get(module, set())
         todo = [key(j) for j in jobs if j["rule"] in expected]
         downstream = set()
         while todo:
@@ -225,7 +233,7 @@ def test_editing_each_library_module_reruns_exactly_the_rules_that_import_it(scr
                 downstream.add(k)
                 todo += consumers[k]
         if changed != expected:
-            problems.append(f"{module}.py: code param changed for {sorted(changed)}, importers {sorted(expected)}")
+            problems.append(f"{target}: code param changed for {sorted(changed)}, expected {sorted(expected)}")
         if scheduled != downstream:
-            problems.append(f"{module}.py: scheduled {sorted(scheduled ^ downstream)} differ from the expected jobs")
+            problems.append(f"{target}: scheduled {sorted(scheduled ^ downstream)} differ from the expected jobs")
     assert not problems, "\n".join(problems)
