@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from blurfocus.codeversion import code_version, direct_imports, imported_modules
+from blurfocus.codeversion import code_files, code_version, direct_imports, imported_modules
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,3 +87,24 @@ def test_every_rule_hashes_its_own_script():
             assert code == [script.group(1)], f"rule {name}: code={code}, script {script.group(1)}"
             seen += 1
     assert seen >= 15
+
+
+def test_data_folders_named_by_a_module_are_hashed_with_it(pkg):
+    package, scripts = pkg
+    write(package.parent.parent, {
+        "src/blurfocus/assets/page.js": "let x = 1;\n",
+        "src/blurfocus/assets/deep/style.css": "p {}\n",
+        "src/blurfocus/schemas/s.yaml": "a: 1\n",
+        "src/blurfocus/page.py": 'from pathlib import Path\nASSETS = Path(__file__).parent / "assets"\n',
+        "src/blurfocus/cfg.py": 'SCHEMA = "schemas/s.yaml"\nNOTE = "assets are described elsewhere"\n',
+        "scripts/four.py": "from blurfocus import page\n",
+        "scripts/five.py": "from blurfocus import cfg\n",
+    })
+    rel = lambda s: sorted(f.relative_to(package).as_posix() for f in code_files(scripts / s, package))  # noqa: E731
+    assert rel("four.py") == ["__init__.py", "assets/deep/style.css", "assets/page.js", "page.py"]
+    assert rel("five.py") == ["__init__.py", "cfg.py", "schemas/s.yaml"]  # prose naming "assets" does not count
+    assert rel("one.py") == ["__init__.py", "a.py", "b.py", "c.py", "d.py"]
+    before = {s: code_version(scripts / s, package) for s in ("four.py", "five.py", "one.py")}
+    (package / "assets" / "deep" / "style.css").write_text("p { color: red }\n")
+    after = {s: code_version(scripts / s, package) for s in before}
+    assert [s for s in before if before[s] != after[s]] == ["four.py"]

@@ -4,9 +4,13 @@ A rule's ``code`` param is the hash of every ``blurfocus`` module its script imp
 transitively through the package with :mod:`ast` (``import blurfocus.x``, ``from blurfocus
 import x``, ``from blurfocus.x import y``, and inside the package ``from . import x``,
 ``from .x import y``, ``from .. import x``), plus the package ``__init__`` (and the
-``__init__`` of every subpackage on the way). Imports inside functions count too. Editing any
-of those files changes the param, and Snakemake's default ``params`` rerun trigger reruns the
-job; no hand-written list can drift. Standard library only (imported while Snakemake parses).
+``__init__`` of every subpackage on the way). Imports inside functions count too. Package data
+folders (a folder in the package without ``__init__.py``, e.g. ``assets/``) count for a module
+whose code names them in a string literal (``Path(__file__).parent / "assets"``,
+``"schemas/config.schema.yaml"``): every file in such a folder is hashed with the module.
+Editing any of those files changes the param, and Snakemake's default ``params`` rerun trigger
+reruns the job; no hand-written list can drift. Standard library only (imported while Snakemake
+parses).
 """
 
 from __future__ import annotations
@@ -96,6 +100,30 @@ def direct_imports(path: Path, package_dir: Path, package: str = PACKAGE) -> set
     return found
 
 
+def data_folders(package_dir: Path) -> list[str]:
+    """Names of the package's data folders: subfolders that are not Python packages."""
+    return sorted(
+        d.name for d in Path(package_dir).iterdir()
+        if d.is_dir() and not (d / "__init__.py").exists() and not d.name.startswith((".", "__"))
+    )
+
+
+def named_data_files(path: Path, package_dir: Path) -> list[Path]:
+    """Files of the data folders that the code in ``path`` names in a string literal
+    (the folder name itself, or a path starting with ``<folder>/``)."""
+    folders = data_folders(package_dir)
+    if not folders:
+        return []
+    named = set()
+    for node in ast.walk(ast.parse(Path(path).read_bytes(), filename=str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            head = node.value.split("/", 1)[0]
+            if head in folders:
+                named.add(head)
+    return sorted(f for d in named for f in (Path(package_dir) / d).rglob("*")
+                  if f.is_file() and "__pycache__" not in f.parts)
+
+
 def imported_modules(script: Path, package_dir: Path, package: str = PACKAGE) -> list[str]:
     """Every package module ``script`` imports, directly or through other package modules.
 
@@ -112,14 +140,24 @@ def imported_modules(script: Path, package_dir: Path, package: str = PACKAGE) ->
     return sorted(seen)
 
 
+def code_files(script: Path, package_dir: Path, package: str = PACKAGE) -> list[Path]:
+    """Every package file behind ``script``: the modules it imports (directly or not) and the
+    data files those modules name (see :func:`named_data_files`), sorted."""
+    files = set()
+    for module in imported_modules(script, package_dir, package):
+        f = module_file(package_dir, module)
+        files.add(f)
+        files.update(named_data_files(f, package_dir))
+    return sorted(files)
+
+
 def code_version(script: Path, package_dir: Path, package: str = PACKAGE) -> str:
-    """16 hex digits of SHA-256 over the names and bytes of the modules ``script`` imports."""
+    """16 hex digits of SHA-256 over the names and bytes of :func:`code_files` of ``script``."""
     script = Path(script)
     if not script.is_file():
         raise FileNotFoundError(f"code_version: the job script {script} does not exist")
     h = hashlib.sha256()
-    for module in imported_modules(script, package_dir, package):
-        f = module_file(package_dir, module)
+    for f in code_files(script, package_dir, package):
         h.update(f.relative_to(package_dir).as_posix().encode() + b"\0")
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
