@@ -45,7 +45,8 @@ SAL = config["saliency"]
 TRAIN = config["training"]
 SPLITS = ["train", "val", "test"]
 SEEDS = [int(s) for s in TRAIN["seeds"]]  # replicate indices: K models per arm
-PRIMARY_SEED = SEEDS[0]  # the first replicate feeds the original study's per-image analysis
+# the first replicate feeds the original study's per-image analysis
+PRIMARY_SEED = SEEDS[0]
 ROLES = [ids.NAIVE, ids.EXPERT]
 TRAIN_BLUR = BLUR["train"]
 TEST_BLURS = list(BLUR["test"])
@@ -151,7 +152,8 @@ def saliency_sets():
 def saliency_draws(model, variant):
     """SmoothGrad draws of one (model, variant): every draw for the first replicate (per-image
     noise floors and known nulls); for the other replicates draw 0 on clear images and
-    replicate_draws on blurred ones (each model's own noise floor for the model-level tests)."""
+    replicate_draws on blurred ones (each model's own noise floor for the model-level tests).
+    """
     if model in primary_models():
         return SAL["draws"]
     return 1 if variant == "clear" else SAL["replicate_draws"]

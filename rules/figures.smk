@@ -103,4 +103,3 @@ rule claims_figure:
         code=code_version("claims_figure.py"),
     script:
         "../workflow/scripts/claims_figure.py"
-

@@ -71,11 +71,7 @@ rule sanity_check:
         table="results/sanity/randomization.tsv",
         data="results/sanity/data_randomization.tsv",
         verdict="results/sanity/verdict.tsv",
-        figure=report(
-            "results/figures/sanity.png",
-            caption="../workflow/report/sanity.rst",
-            category="Sanity check",
-        ),
+        examples="results/sanity/examples.npz",
     log:
         "results/logs/sanity/randomization.log",
     benchmark:
@@ -92,8 +88,32 @@ rule sanity_check:
         red_flag_ssim=SANITY["red_flag_ssim"],
         settings=SMOOTHGRAD,
         device=config["device"],
-        percentile=config["figures"]["clip_percentile"],
-        dpi=config["figures"]["dpi"],
         code=code_version("sanity.py"),
     script:
         "../workflow/scripts/sanity.py"
+
+
+rule sanity_figure:
+    input:
+        table="results/sanity/randomization.tsv",
+        data="results/sanity/data_randomization.tsv",
+        verdict="results/sanity/verdict.tsv",
+        examples="results/sanity/examples.npz",
+    output:
+        report(
+            "results/figures/sanity.png",
+            caption="../workflow/report/sanity.rst",
+            category="Sanity check",
+        ),
+    log:
+        "results/logs/sanity/figure.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        red_flag_spearman=SANITY["red_flag_spearman"],
+        red_flag_ssim=SANITY["red_flag_ssim"],
+        percentile=config["figures"]["clip_percentile"],
+        dpi=config["figures"]["dpi"],
+        code=code_version("sanity_figure.py"),
+    script:
+        "../workflow/scripts/sanity_figure.py"

@@ -5,6 +5,7 @@ randomization (the permuted-label model vs the naive model)."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from blurfocus import data, figures, ingest, models, sanity
@@ -94,8 +95,7 @@ def main(sm, log):
     verdicts.to_csv(sm.output.verdict, sep="\t", index=False, float_format="%.6g")
     for sentence in verdicts["sentence"]:
         log(sentence)
-    figures.sanity_figure(summary, data_summary, examples, thresholds, sm.output.figure,
-                          percentile=p.percentile, dpi=p.dpi)
+    np.savez_compressed(sm.output.examples, **examples)  # drawn by the sanity_figure rule
 
 
 run_job(snakemake, main)  # noqa: F821
