@@ -154,3 +154,21 @@ def job_blocks(text: str) -> list[dict]:
         elif out and key in ("wildcards", "reason"):
             out[-1][key] = value
     return [j for j in out if j["rule"] != "all"]
+
+
+def loud_skip(pytestconfig, message: str) -> None:
+    """Skip with ``message`` printed to the terminal even under capture, and as a warning, so a
+    test that could not run is seen in the summary (pytest's -ra lists it too)."""
+    import sys
+    import warnings
+
+    import pytest
+
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        with capture.global_and_fixture_disabled():
+            print(f"\n{message}", file=sys.stderr, flush=True)
+    else:
+        print(message, file=sys.stderr, flush=True)
+    warnings.warn(message, stacklevel=3)
+    pytest.skip(message)

@@ -12,14 +12,14 @@ BLURFOCUS_REPORT=path/to/results/report.html runs the same checks on another fin
 from __future__ import annotations
 
 import os
-import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
+
+from helpers import loud_skip
 
 from blurfocus import browser
 
@@ -28,21 +28,15 @@ OUT = REPO / "tests" / "out"
 pytestmark = pytest.mark.e2e
 
 
-def loud_skip(pytestconfig, reason: str) -> None:
-    message = f"WARNING: the browser test is SKIPPED, the report was not opened in a browser: {reason}"
-    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-    if capture is not None:
-        with capture.global_and_fixture_disabled():
-            print(f"\n{message}", file=sys.stderr, flush=True)
-    warnings.warn(message, stacklevel=2)
-    pytest.skip(message)
+def skip_loudly(pytestconfig, reason: str) -> None:
+    loud_skip(pytestconfig, f"WARNING: the browser test is SKIPPED, the report was not opened in a browser: {reason}")
 
 
 @pytest.fixture(scope="module")
 def results(request, pytestconfig) -> Path:
     reason = browser.missing()
     if reason:
-        loud_skip(pytestconfig, reason)
+        skip_loudly(pytestconfig, reason)
     if os.environ.get("BLURFOCUS_REPORT"):
         return Path(os.environ["BLURFOCUS_REPORT"]).resolve().parent
     return request.getfixturevalue("tiny_run") / "results"

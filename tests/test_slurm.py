@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
-import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from helpers import REPO, SNAKEMAKE, preset
+from helpers import REPO, SNAKEMAKE, loud_skip, preset
 
 pytestmark = pytest.mark.slurm
 
@@ -28,16 +26,8 @@ LOCAL_RULES = set(
 GPU_RULES = {"train", "evaluate", "saliency"}
 
 
-def loud_skip(pytestconfig, reason: str) -> None:
-    message = f"WARNING: the Slurm test is SKIPPED, nothing was run on Slurm: {reason}"
-    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-    if capture is not None:
-        with capture.global_and_fixture_disabled():
-            print(f"\n{message}", file=sys.stderr, flush=True)
-    else:
-        print(message, file=sys.stderr, flush=True)
-    warnings.warn(message, stacklevel=2)
-    pytest.skip(message)
+def skip_loudly(pytestconfig, reason: str) -> None:
+    loud_skip(pytestconfig, f"WARNING: the Slurm test is SKIPPED, nothing was run on Slurm: {reason}")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +37,7 @@ def cluster(pytestconfig):
     try:
         local_slurm = LocalSlurm().start()
     except SlurmUnavailable as exc:
-        loud_skip(pytestconfig, str(exc))
+        skip_loudly(pytestconfig, str(exc))
     yield local_slurm
     local_slurm.stop()
 
