@@ -242,7 +242,7 @@ def test_plan_fills_tiers_within_the_budget():
     assert {k.model for k in plan.include} == {f"{r}-s{s}" for r in ("naive", "expert") for s in (0, 1, 2)}
     assert len(plan.include) == 12 and all(k.draw == 0 for k in plan.include)
     assert [k.model for k in plan.include[4:6]] == ["expert-s2", "expert-s2"]  # seeds in the given order
-    assert any("replicate s3" in line and "max_mb" in line for line in plan.left_out)
+    assert any("replicates s3, draw 0" in line and "max_mb" in line for line in plan.left_out)
     assert any("draws 1+" in line and "max_mb" in line for line in plan.left_out)
     # with room for them, the first replicate's other draws come after every replicate's draw 0
     plan = explorer.plan_conditions(avail, lambda k: 100, max_bytes=2400, seeds=[0, 1, 2, 3])

@@ -137,6 +137,7 @@ def plan_conditions(
             plan.left_out.append(f"{len(extra)} map sets of SmoothGrad draws 1+: report.explorer.draws is {draws!r}")
     used = fixed_bytes
     full = False
+    over: list[tuple[str, int, int]] = []  # (tier, map sets, bytes) that did not fit
     for i, (name, keys) in enumerate(tiers):
         if not keys:
             continue
@@ -146,7 +147,14 @@ def plan_conditions(
             used += size
         else:
             full = True
-            plan.left_out.append(f"{name} ({len(keys)} map sets, {size / 1e6:.1f} MB): over report.explorer.max_mb")
+            over.append((name, len(keys), size))
+    reps = [o for o in over if o[0].startswith("replicate s") and o[0].endswith("draw 0")]
+    if reps:
+        seeds_out = ", ".join(o[0].split()[1].rstrip(",") for o in reps)
+        plan.left_out.append(f"replicates {seeds_out}, draw 0 ({sum(o[1] for o in reps)} map sets, "
+                             f"{sum(o[2] for o in reps) / 1e6:.1f} MB): over report.explorer.max_mb")
+    plan.left_out += [f"{name} ({n} map sets, {size / 1e6:.1f} MB): over report.explorer.max_mb"
+                      for name, n, size in over if (name, n, size) not in reps]
     return plan
 
 
@@ -265,14 +273,14 @@ def cue_fraction(mask: np.ndarray, topk_flat: Sequence[int]) -> float:
     return round(float(mask[rc[:, 0], rc[:, 1]].mean()), 4) if len(rc) else float("nan")
 
 
-def estimate_condition_bytes(maps: np.ndarray, sample: int = 4) -> int:
+def estimate_condition_bytes(maps: np.ndarray, sample: int = 8) -> int:
     """Embedded size (bytes of base64 text) of one condition's maps, from a few encoded maps."""
     n = len(maps)
     if n == 0:
         return 0
     idx = np.linspace(0, n - 1, min(sample, n)).round().astype(int)
     per = np.mean([len(b64_png(quantize_map(maps[i])[0])) for i in idx])
-    return int(n * (per + 300))  # + top-k, center of mass, JSON syntax per map
+    return int(n * (per * 1.05 + 600))  # + top-k, center of mass, cues, JSON syntax per map
 
 
 def to_json(payload: Mapping[str, Any]) -> str:
