@@ -40,6 +40,8 @@ localrules:
     ttests,
     test_figures,
     claims,
+    claims_figure,
+    sanity_figure,
     report,
 
 
