@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# GPU check: the saliency and training benchmarks on a CUDA GPU, in one short run (< 5 minutes).
+# GPU check: the saliency and training benchmarks on a CUDA GPU, in one short run (< 10 minutes).
 #
 #   bash benchmarks/gpu_check.sh            # from the repository root; outputs in ${OUT:-benchmarks/out}
 #
 # 1. nvidia-smi, torch / CUDA / cuDNN versions, the GPU torch sees, which Python packages are there.
-# 2. benchmarks/bench_saliency.py --device cuda: AlexNet 224x224, 32 images, n = 25 and 50 noisy
-#    samples, blurfocus SmoothGrad against Captum. bench_saliency needs captum: when it is
+# 2. benchmarks/bench_saliency.py --device cuda: AlexNet 224x224 and EfficientNet-Lite0 at 160 and
+#    224 (SAL_MODELS), 32 images, n = 25 and 50 noisy samples: Captum, the engine before the speed
+#    work (no BatchNorm folding) and after (folded, the default path), side by side, plus the bf16
+#    path and its map agreement with fp32. bench_saliency needs captum: when it is
 #    missing, one quick `pip install captum` is tried (ALLOW_PIP=0 skips it; it fails fast
 #    offline); if captum is still missing, a SmoothGrad-only timing (no Captum comparison) runs.
 # 3. benchmarks/bench_training.py --device cuda: fine_tune fed from the uint8 cache against the
@@ -15,6 +17,7 @@
 #
 # Environment (for a smoke test on a machine without a GPU: DEVICE=cpu and small sizes):
 #   DEVICE (cuda)  PYTHON (python)  THREADS (8)  SAL_IMAGES (32)  SAL_SAMPLES ("25 50")
+#   SAL_MODELS ("alexnet:224 efficientnet_lite0:160 efficientnet_lite0:224")
 #   TRAIN_IMAGES_96 (8000)  TRAIN_IMAGES_224 (2000)  ALLOW_PIP (1)
 set -euo pipefail
 
@@ -26,6 +29,7 @@ PYTHON="${PYTHON:-python}"
 THREADS="${THREADS:-8}"
 SAL_IMAGES="${SAL_IMAGES:-32}"
 SAL_SAMPLES="${SAL_SAMPLES:-25 50}"
+SAL_MODELS="${SAL_MODELS:-alexnet:224 efficientnet_lite0:160 efficientnet_lite0:224}"
 TRAIN_IMAGES_96="${TRAIN_IMAGES_96:-8000}"
 TRAIN_IMAGES_224="${TRAIN_IMAGES_224:-2000}"
 ALLOW_PIP="${ALLOW_PIP:-1}"
@@ -104,13 +108,14 @@ if ! "$PYTHON" -c "import captum" 2> /dev/null; then
     fi
 fi
 
-# shellcheck disable=SC2086  # SAL_SAMPLES is a list of numbers
+# shellcheck disable=SC2086  # SAL_SAMPLES and SAL_MODELS are lists
 if [ "$HAVE_CAPTUM" = 1 ]; then
-    step saliency 120 "$PYTHON" benchmarks/bench_saliency.py --device "$DEVICE" --arch alexnet --size 224 \
+    step saliency 240 "$PYTHON" benchmarks/bench_saliency.py --device "$DEVICE" --models $SAL_MODELS \
         --images "$SAL_IMAGES" --samples $SAL_SAMPLES --threads "$THREADS"
 else
     step saliency-no-captum 120 "$PYTHON" - "$DEVICE" "$SAL_IMAGES" "$THREADS" $SAL_SAMPLES <<'EOF'
-# blurfocus SmoothGrad alone (Captum missing): AlexNet 224, both targets, sigma 0.15 of [0, 1]
+# blurfocus SmoothGrad alone (Captum missing): AlexNet 224 and EfficientNet-Lite0 160, both
+# targets, sigma 0.15 of [0, 1], the engine's default path (BatchNorm folded)
 import sys, time
 from pathlib import Path
 import torch
@@ -120,21 +125,22 @@ from blurfocus.smoothgrad_settings import SmoothGradSettings
 device, n_img, threads, samples = torch.device(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), [int(a) for a in sys.argv[4:]]
 torch.set_num_threads(threads)
 torch.manual_seed(0)
-model = smoothgrad.freeze(models.build_model("alexnet", "none", 2)[0]).to(device)
-x = torch.rand((n_img, 3, 224, 224), generator=torch.Generator().manual_seed(0)).to(device)
 ids, labels = [f"img{i}" for i in range(n_img)], [0] * n_img
 def sync():
     if device.type == "cuda":
         torch.cuda.synchronize()
-for n in samples:
-    s = SmoothGradSettings(n_samples=n, batch_size=2 * n, sigma_range="space")
-    smoothgrad.saliency_maps(model, x, ids, labels, s, device=device)  # warm-up
-    best = float("inf")
-    for _ in range(3):
-        sync(); t = time.perf_counter()
-        smoothgrad.saliency_maps(model, x, ids, labels, s, device=device)
-        sync(); best = min(best, time.perf_counter() - t)
-    print(f"n={n}: blurfocus SmoothGrad (no Captum comparison): {n_img / best:.2f} images/s on {device}")
+for arch, size in (("alexnet", 224), ("efficientnet_lite0", 160)):
+    model = smoothgrad.prepare_model(models.build_model(arch, "none", 2)[0]).to(device)
+    x = torch.rand((n_img, 3, size, size), generator=torch.Generator().manual_seed(0)).to(device)
+    for n in samples:
+        s = SmoothGradSettings(n_samples=n, batch_size=2 * n, sigma_range="space")
+        smoothgrad.saliency_maps(model, x, ids, labels, s, device=device)  # warm-up
+        best = float("inf")
+        for _ in range(3):
+            sync(); t = time.perf_counter()
+            smoothgrad.saliency_maps(model, x, ids, labels, s, device=device)
+            sync(); best = min(best, time.perf_counter() - t)
+        print(f"{arch} {size}px n={n}: blurfocus SmoothGrad (no Captum comparison): {n_img / best:.2f} images/s on {device}")
 EOF
 fi
 

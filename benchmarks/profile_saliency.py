@@ -49,7 +49,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = smoothgrad.freeze(models.build_model(args.arch, "none", 2)[0])
+    model = smoothgrad.prepare_model(models.build_model(args.arch, "none", 2)[0])  # the engine's default path
     x = torch.rand(args.batch, 3, args.size, args.size).contiguous(memory_format=torch.channels_last)
     eye = torch.eye(2)
 

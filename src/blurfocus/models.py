@@ -298,6 +298,77 @@ def default_layers(arch: str, net: nn.Module) -> list[str]:
     return convs[-3:]
 
 
+# --------------------------------------------------------------------------- inference-only rewrites
+
+
+class _LeafTracer(torch.fx.Tracer):
+    """Traces a model's graph with convolutions and batch norms as opaque leaves (so timm's
+    dynamic 'same' padding and norm+activation layers trace)."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, (nn.Conv2d, nn.modules.batchnorm._BatchNorm)) or super().is_leaf_module(m, qualname)
+
+
+def _without_norm(bn: nn.Module) -> nn.Module | None:
+    """What remains of a batch-norm layer once its affine map is folded away: nothing
+    (``nn.Identity``) for a plain BatchNorm2d, the dropout and activation of timm's
+    BatchNormAct2d; None for any other subclass (not folded)."""
+    if type(bn) is nn.BatchNorm2d:
+        return nn.Identity()
+    if type(bn).__name__ == "BatchNormAct2d" and hasattr(bn, "act") and hasattr(bn, "drop"):
+        return nn.Sequential(bn.drop, bn.act)
+    return None
+
+
+def fold_batchnorm(model: nn.Module) -> list[str]:
+    """Fold every eval-mode BatchNorm2d that directly follows a Conv2d (whose output nothing else
+    uses) into that convolution, in place, for inference and input gradients only.
+
+    W' = W·γ/√(var+ε) (per output channel), b' = (b − mean)·γ/√(var+ε) + β, computed in float64;
+    the BatchNorm becomes ``nn.Identity`` (or timm's activation). Outputs and input gradients equal
+    the unfolded model's up to float rounding. Returns the folded batch-norm names; a model the
+    tracer cannot follow, or a model in training mode, is left unchanged (empty list).
+    """
+    if model.training:
+        return []
+    try:
+        graph = _LeafTracer().trace(model)
+    except Exception:  # noqa: BLE001 - untraceable models are simply not folded
+        return []
+    modules = dict(model.named_modules())
+    calls: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
+    folded = []
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(modules[node.target], nn.modules.batchnorm._BatchNorm):
+            continue
+        bn, src = modules[node.target], node.args[0] if node.args else None
+        if not (isinstance(src, torch.fx.Node) and src.op == "call_module" and isinstance(modules[src.target], nn.Conv2d)):
+            continue
+        conv = modules[src.target]
+        if (len(src.users) != 1 or calls[src.target] != 1 or calls[node.target] != 1 or bn.running_mean is None
+                or len(node.args) != 1 or node.kwargs):
+            continue
+        rest = _without_norm(bn)
+        if rest is None:
+            continue
+        with torch.no_grad():
+            var, mean = bn.running_var.double(), bn.running_mean.double()
+            gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(var)
+            beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(var)
+            scale = gamma / torch.sqrt(var + bn.eps)
+            bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(var)
+            w = conv.weight
+            conv.weight = nn.Parameter((w.double() * scale.view(-1, 1, 1, 1)).to(w.dtype), requires_grad=False)
+            conv.bias = nn.Parameter(((bias - mean) * scale + beta).to(w.dtype), requires_grad=False)
+        parent_name, _, attr = node.target.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, attr, rest)
+        folded.append(node.target)
+    return folded
+
+
 # --------------------------------------------------------------------------- checkpoints
 
 

@@ -89,13 +89,31 @@ def combine(sum_g: torch.Tensor, sum_g2: torch.Tensor | None, n: int, mode: str)
 
 def freeze(model: nn.Module, channels_last: bool = True) -> nn.Module:
     """Eval mode, no parameter gradients (input gradients only) and, by default, channels-last
-    weights (faster convolutions in oneDNN/cuDNN; results equal up to float rounding)."""
+    weights (faster convolutions in oneDNN/cuDNN; results equal up to float rounding). The
+    layers are kept as they are (the sanity check re-initializes them one by one)."""
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     return model
+
+
+def prepare_model(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = True) -> nn.Module:
+    """The engine's default path for a trained model that is only explained: eval mode, every
+    BatchNorm that follows a convolution folded into it (:func:`blurfocus.models.fold_batchnorm`;
+    equal maps up to float rounding), frozen, channels-last.
+
+    Measured (benchmarks/bench_saliency.py, docs/benchmarks.md): on EfficientNet-Lite0 the fold is
+    the main gain (its 49 BatchNorms cost a pass each way), channels-last beats contiguous on both
+    AlexNet and EfficientNet-Lite0 once folded, so one format serves both.
+    """
+    from .models import fold_batchnorm
+
+    model.eval()
+    if fold_bn:
+        fold_batchnorm(model)
+    return freeze(model, channels_last=channels_last)
 
 
 def _input_gradients(out: torch.Tensor, inp: torch.Tensor, targets: torch.Tensor, batched: bool) -> torch.Tensor:

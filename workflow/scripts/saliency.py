@@ -14,7 +14,7 @@ def main(sm, log):
     settings = SmoothGradSettings.from_json(p.settings)
     device = models.resolve_device(p.device)
     model, meta = models.load_checkpoint(sm.input.model, device)
-    smoothgrad.freeze(model)
+    smoothgrad.prepare_model(model)  # BatchNorm folded into the convolutions, frozen, channels-last
     rows = selection.select_images(ingest.load_split(pd.read_parquet(sm.input.manifest), "test"), p.limit_per_class)
     rows = selection.shard_rows(rows, p.shards, int(wc.shard))
     images = data.open_images(sm.input.images)
