@@ -1,6 +1,8 @@
 """Every preset validates against the schema and plans a complete DAG (dry run); Snakemake's own
 report builds from a finished run."""
 
+import os
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +11,9 @@ from blurfocus.workflow import effective_config
 from helpers import REPO, dry_run_jobs, snakemake
 
 PRESETS = sorted(p.stem for p in (REPO / "presets").glob("*.yaml"))
+# the real-photo study set (1,735 photos), read by the pets-study presets; a clone without it skips them
+PETS_1K = Path(os.environ.get("BLURFOCUS_PETS_1K", REPO.parent / "shared" / "data" / "pets-1k"))
+PETS_STUDY = ("pets-study", "pets-study-gpu")
 
 
 def test_presets_exist():
@@ -19,7 +24,7 @@ def test_presets_exist():
 def test_preset_validates_and_dry_runs(name, tmp_path, request):
     merged = effective_config(REPO, REPO / "presets" / f"{name}.yaml")  # as Snakemake merges --configfile
     validate_config(merged, check_paths=False)
-    if name in ("paper-kaggle", "oxford-pets"):  # the study presets map every test image
+    if name in ("paper-kaggle", "oxford-pets", "pets-study-gpu"):  # the study presets map every test image
         assert merged["saliency"].get("limit_per_class") is None, "config.yaml's limit leaks into the preset"
     work = tmp_path / "work"
     work.mkdir()
@@ -27,10 +32,39 @@ def test_preset_validates_and_dry_runs(name, tmp_path, request):
     (tmp_path / "shared" / "data").mkdir(parents=True)
     if name == "pets-mini":  # the only preset that reads real photos (skipped without them)
         (tmp_path / "shared" / "data" / "pets-mini").symlink_to(request.getfixturevalue("pets_mini"))
+    if name in PETS_STUDY:  # ../shared/data/pets-1k (skipped without it)
+        (tmp_path / "shared" / "data" / "pets-1k").symlink_to(pets_1k())
     jobs = dry_run_jobs(work, REPO / "presets" / f"{name}.yaml")
     assert jobs.get("train", 0) == 2 * len(merged["training"]["seeds"])
     assert jobs.get("report") == 1 and jobs.get("saliency", 0) >= 4
     assert not (work / "results").exists()  # a dry run writes nothing
+
+
+def pets_1k() -> Path:
+    """The pets-1k photo folder, or a skip naming where it was looked for."""
+    if not (PETS_1K / "Cat").is_dir():
+        pytest.skip(f"the pets-study presets read the real-photo set pets-1k, not found at {PETS_1K} "
+                    "(set BLURFOCUS_PETS_1K to its folder to run this test)")
+    return PETS_1K
+
+
+@pytest.mark.parametrize("name", PETS_STUDY)
+def test_pets_study_presets_are_the_issue_12_study(name):
+    """The real-photo study presets hold what issue 12 asks of the study: pets-1k photos (path as
+    presets/pets-mini.yaml names pets-mini), pretrained EfficientNet-Lite0 fine-tuned in all layers,
+    the Gaussian blur plus noise, K >= 5 replicates per arm and enough draws for the model-level tests."""
+    cfg = validate_config(effective_config(REPO, REPO / "presets" / f"{name}.yaml"), check_paths=False)
+    mini = effective_config(REPO, REPO / "presets" / "pets-mini.yaml")["dataset"]["path"]
+    assert cfg["dataset"]["source"] == "folder"
+    assert Path(cfg["dataset"]["path"]) == Path(mini).parent / "pets-1k"
+    assert cfg["dataset"]["classes"] == ["Cat", "Dog"]
+    assert (cfg["model"]["arch"], cfg["model"]["weights"], cfg["model"]["trainable"]) == (
+        "efficientnet_lite0", "imagenet", "all")
+    steps = cfg["blur"]["variants"][cfg["blur"]["train"]]
+    assert [s["kind"] for s in steps] == ["gaussian_blur", "gaussian_noise"]
+    assert len(cfg["training"]["seeds"]) >= 5
+    assert cfg["saliency"]["replicate_draws"] >= 2 and cfg["saliency"]["draws"] >= 2
+    assert cfg["saliency"]["topk"] == 20
 
 
 @pytest.mark.e2e
