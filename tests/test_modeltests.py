@@ -164,3 +164,20 @@ def test_ids_round_trip():
         assert ids.parse_comparison(name).kind == kind
     assert ids.parse_comparison("naive:clear-vs-blur").variant == "blur"
     assert ids.parse_comparison("clear:naive-s0@draw1-vs-naive-s1").draw_a == 1
+
+
+def test_between_arms_untestable_subset_names_the_empty_pairs():
+    """Two naive models at chance on blurred images, one calling every image "cat" and the other
+    "dog", share no correctly classified blurred image: the both_correct between-arm test cannot
+    be computed, and the table says which pair emptied it instead of printing a bare NaN."""
+    rng = np.random.default_rng(3)
+    data = _fake_data(4, 20, rng)
+    cat = data.labels == 0
+    data.correct["blur"][0] = cat
+    data.correct["blur"][1] = ~cat
+    claims = [c for c in modeltests.study_claims(["blur"]) if c.claim_id == "differ:blur"]
+    t = modeltests.model_level_tests(data, claims, n_boot=50, subsets=["all", "both_correct"]).set_index("subset")
+    assert np.isfinite(t.loc["all", "p"]) and t.loc["all", "method"].startswith("arm relabeling")
+    assert np.isnan(t.loc["both_correct", "p"])
+    assert t.loc["both_correct", "method"] == (
+        "not testable: 1 model pair(s) share no image in this subset (naive-s0 & naive-s1)")

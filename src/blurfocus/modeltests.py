@@ -385,8 +385,9 @@ def _mean_sd(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return mean, mean / np.nanstd(y, 1, ddof=1)
 
 
-def _test(claim: Claim, values, ia: np.ndarray, ib: np.ndarray, paired: bool, seed: int):
-    """(statistic, p, p floor, test name, method) on the observed values."""
+def _test(claim: Claim, values, ia: np.ndarray, ib: np.ndarray, paired: bool, seed: int,
+          models: Sequence[str] = ()):
+    """(statistic, p, p floor, test name, method) on the observed values; ``models``: ids by index."""
     if claim.kind in ("shift", "spread"):
         y = values[0][ia]
         stat, p, floor = sign_flip_test(y, "greater", seed=seed)
@@ -407,8 +408,10 @@ def _test(claim: Claim, values, ia: np.ndarray, ib: np.ndarray, paired: bool, se
         d = values[0][np.ix_(idx, idx)]
         stat, p, floor = arm_distance_test(d, len(ia), paired)
         how = f"within-pair swaps, 2^{len(ia)}" if paired else f"all C({len(idx)}, {len(ia)})"
-        return (stat, p, floor, "arm_permutation",
-                f"arm relabeling of the model-by-model distance matrix (between - within), exact ({how})")
+        method = f"arm relabeling of the model-by-model distance matrix (between - within), exact ({how})"
+        if np.isnan(p):
+            method = "not testable: " + _empty_pairs(d, [models[i] if len(models) else f"model {i}" for i in idx])
+        return stat, p, floor, "arm_permutation", method
     raise ValueError(claim.kind)
 
 
@@ -445,7 +448,7 @@ def model_level_tests(data: ModelData, claims: Sequence[Claim], *, paired: bool 
                 continue
             fn = _per_model_fn(data, claim, subset, class_mask)
             obs = fn(obs_w)
-            stat, p, floor, test, method = _test(claim, obs, ia, ib, paired, seed)
+            stat, p, floor, test, method = _test(claim, obs, ia, ib, paired, seed, data.models)
             est, est_std = _stat(claim, obs, ia[None, :], ib[None, :])
             bs, bs_std = _stat(claim, fn(boot_w), boot_a, boot_b)
             ci = np.nanquantile(bs, q) if np.isfinite(bs).sum() > 1 else [np.nan, np.nan]
@@ -462,6 +465,13 @@ def model_level_tests(data: ModelData, claims: Sequence[Claim], *, paired: bool 
                 "ci_method": f"Multi-Bootstrap percentile, {confidence:.0%}, {n_boot} resamples of models and images",
             })
     return pd.DataFrame(rows, columns=MODEL_COLUMNS)
+
+
+def _empty_pairs(dist: np.ndarray, names: Sequence[str]) -> str:
+    """Which model pairs of a distance matrix have no distance (no image left in the subset)."""
+    i, j = np.triu_indices_from(dist, 1)
+    bad = [f"{names[a]} & {names[b]}" for a, b in zip(i, j) if np.isnan(dist[a, b])]
+    return f"{len(bad)} model pair(s) share no image in this subset ({', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''})"
 
 
 def _means(claim: Claim, obs, ia: np.ndarray, ib: np.ndarray) -> tuple[float, float]:
