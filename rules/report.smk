@@ -33,12 +33,7 @@ rule explorer:
         variants=as_json(TEST_VARIANTS),
         seeds=as_json(SEEDS),
         topk=SAL["topk"],
-        max_mb=EXPLORER["max_mb"],
-        replicates=EXPLORER["replicates"] or 0,
-        draws=EXPLORER["draws"],
-        images_per_class=EXPLORER["images_per_class"] or 0,
-        opacity=EXPLORER["opacity"],
-        clip=EXPLORER["clip"],
+        explorer=as_json(EXPLORER),
         code=code_version("explorer.py"),
     script:
         "../workflow/scripts/explorer.py"

@@ -56,8 +56,9 @@ rule train_shuffled:
         weight_decay=TRAIN["weight_decay"],
         keep="last",
         hflip=TRAIN["hflip"],
-        init_seed=lambda wc: get_training_seeds(wc, "shuffled")[0],
-        stream_seed=lambda wc: get_training_seeds(wc, "shuffled")[1],
+        # the naive replicate's own seeds: it differs from naive-s{seed} only in the permuted labels
+        init_seed=lambda wc: get_training_seeds(wc, "naive")[0],
+        stream_seed=lambda wc: get_training_seeds(wc, "naive")[1],
         device=config["device"],
         code=code_version("train.py"),
     script:

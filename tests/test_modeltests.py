@@ -181,3 +181,17 @@ def test_between_arms_untestable_subset_names_the_empty_pairs():
     assert np.isnan(t.loc["both_correct", "p"])
     assert t.loc["both_correct", "method"] == (
         "not testable: 1 model pair(s) share no image in this subset (naive-s0 & naive-s1)")
+
+
+def test_sign_flip_leaves_out_models_without_images_and_says_so():
+    """A model that classifies no blurred image correctly has no both_correct value: the sign flip
+    runs over the other models (floor 2^-3 for 3 of 4) and the method names the one left out."""
+    rng = np.random.default_rng(4)
+    data = _fake_data(4, 20, rng, move=6.0)
+    data.correct["blur"][2] = False
+    claims = [c for c in modeltests.study_claims(["blur"]) if c.claim_id == "shift:naive:blur"]
+    t = modeltests.model_level_tests(data, claims, n_boot=50, subsets=["all", "both_correct"]).set_index("subset")
+    assert t.loc["all", "p_floor"] == pytest.approx(1 / 16)
+    assert t.loc["both_correct", "p_floor"] == pytest.approx(1 / 8)
+    assert t.loc["both_correct", "method"] == (
+        "sign flip of the 3 per-model values, exact (2^3); left out, no image in this subset: naive-s2")

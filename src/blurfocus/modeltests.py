@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -388,16 +389,17 @@ def _mean_sd(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _test(claim: Claim, values, ia: np.ndarray, ib: np.ndarray, paired: bool, seed: int,
           models: Sequence[str] = ()):
     """(statistic, p, p floor, test name, method) on the observed values; ``models``: ids by index."""
+    names = [models[i] if len(models) else f"model {i}" for i in ia]
     if claim.kind in ("shift", "spread"):
         y = values[0][ia]
         stat, p, floor = sign_flip_test(y, "greater", seed=seed)
-        return stat, p, floor, "sign_flip_models", f"sign flip of the {len(y)} per-model values, exact (2^{len(y)})"
+        return stat, p, floor, "sign_flip_models", _flip_method(y, names, "per-model values")
     if claim.kind == "model_vs_blur":
         pair, shift = values
         y = pair[0][ia, ib] - shift[0][ia]
         stat, p, floor = sign_flip_test(y, "greater", seed=seed)
         return (stat, p, floor, "sign_flip_models",
-                f"sign flip of the {len(y)} per-replicate differences (replicate i of both arms), exact (2^{len(y)})")
+                _flip_method(y, names, "per-replicate differences (replicate i of both arms)"))
     if claim.kind in ("interaction", "condensed"):
         va, vb = values[0][ia], values[0][ib]
         stat, p, floor = mean_difference_test(va, vb, "greater", paired)
@@ -450,9 +452,11 @@ def model_level_tests(data: ModelData, claims: Sequence[Claim], *, paired: bool 
             obs = fn(obs_w)
             stat, p, floor, test, method = _test(claim, obs, ia, ib, paired, seed, data.models)
             est, est_std = _stat(claim, obs, ia[None, :], ib[None, :])
-            bs, bs_std = _stat(claim, fn(boot_w), boot_a, boot_b)
-            ci = np.nanquantile(bs, q) if np.isfinite(bs).sum() > 1 else [np.nan, np.nan]
-            ci_std = np.nanquantile(bs_std, q) if np.isfinite(bs_std).sum() > 1 else [np.nan, np.nan]
+            with warnings.catch_warnings():  # resamples that hold no model with images give NaN, by design
+                warnings.simplefilter("ignore", RuntimeWarning)
+                bs, bs_std = _stat(claim, fn(boot_w), boot_a, boot_b)
+                ci = np.nanquantile(bs, q) if np.isfinite(bs).sum() > 1 else [np.nan, np.nan]
+                ci_std = np.nanquantile(bs_std, q) if np.isfinite(bs_std).sum() > 1 else [np.nan, np.nan]
             mean, mean_null = _means(claim, obs, ia, ib)
             rows.append({
                 "claim_id": claim.claim_id, "claim": claim.text, "subset": subset, "test": test,
@@ -465,6 +469,19 @@ def model_level_tests(data: ModelData, claims: Sequence[Claim], *, paired: bool 
                 "ci_method": f"Multi-Bootstrap percentile, {confidence:.0%}, {n_boot} resamples of models and images",
             })
     return pd.DataFrame(rows, columns=MODEL_COLUMNS)
+
+
+def _flip_method(y: np.ndarray, names: Sequence[str], what: str) -> str:
+    """The sign-flip test's description; models without a value (no image in the subset) named."""
+    ok = np.isfinite(y)
+    k = int(ok.sum())
+    missing = [n for n, good in zip(names, ok) if not good]
+    if k == 0:
+        return f"not testable: no model has an image in this subset ({', '.join(missing)})"
+    text = f"sign flip of the {k} {what}, exact (2^{k})"
+    if missing:
+        text += f"; left out, no image in this subset: {', '.join(missing)}"
+    return text
 
 
 def _empty_pairs(dist: np.ndarray, names: Sequence[str]) -> str:

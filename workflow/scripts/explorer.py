@@ -15,14 +15,15 @@ COLUMNS = ["image_id", "label", "model", "variant", "draw", "pred", "topk_rows",
 
 def main(sm, log):
     p = sm.params
+    e = json.loads(p.explorer)  # report.explorer, defaults filled by config validation
     variants, seeds = json.loads(p.variants), json.loads(p.seeds)
     dataset = ds.dataset(list(sm.input.shards), format="parquet")
     index = dataset.to_table(columns=["model", "variant", "draw", "image_id"]).to_pandas()
     test = ingest.load_split(pd.read_parquet(sm.input.manifest), "test")
     mapped = set(index["image_id"])
     rows = test[test["image_id"].isin(mapped)].sort_values(["label", "split_index"])
-    if p.images_per_class:
-        rows = rows.groupby("label", sort=True).head(p.images_per_class)
+    if e["images_per_class"]:
+        rows = rows.groupby("label", sort=True).head(e["images_per_class"])
     rows = rows.reset_index(drop=True)
     classes = test.drop_duplicates("label").sort_values("label")["class_name"].tolist()
     arrays = dict(zip(variants, sm.input.arrays))
@@ -38,8 +39,8 @@ def main(sm, log):
         conditions[key] = (table.drop(["map"]).to_pandas(), mapstore.read_maps(table))
     costs = {k: explorer.estimate_condition_bytes(m) for k, (_, m) in conditions.items()}
     fixed = sum(len(explorer.b64_png(x)) for v in variants for x in pictures[v][:4]) * len(rows) // 4
-    plan = explorer.plan_conditions(conditions, costs.__getitem__, p.max_mb * 1e6, seeds, p.replicates or None,
-                                    p.draws, fixed_bytes=fixed)
+    plan = explorer.plan_conditions(conditions, costs.__getitem__, e["max_mb"] * 1e6, seeds, e["replicates"],
+                                    e["draws"], fixed_bytes=fixed)
     log(f"{len(rows)} images, {len(plan.include)} of {len(conditions)} map sets embedded")
     for line in plan.left_out:
         log(f"left out: {line}")
@@ -51,8 +52,7 @@ def main(sm, log):
     masks = None
     if "masks" in sm.input.keys():
         masks = synthetic.load_masks(sm.input.masks, rows["image_id"].tolist(), pictures["clear"].shape[1])
-    settings = {"replicates": p.replicates or None, "draws": p.draws, "max_mb": p.max_mb,
-                "opacity": p.opacity, "clip": p.clip}
+    settings = {k: e[k] for k in ("replicates", "draws", "max_mb", "opacity", "clip")}
     payload = explorer.build_payload(rows, classes, variants, pictures, conditions, plan, p.topk, pre, masks, settings)
     text = explorer.to_json(payload)
     Path(sm.output[0]).parent.mkdir(parents=True, exist_ok=True)
