@@ -410,7 +410,8 @@ def sanity_section(verdicts: pd.DataFrame, path: str) -> Section:
         "<p>Two checks of Adebayo et al. (2018). <b>Model randomization</b>: the layers of the first naive and "
         "expert replicates are re-initialized from the top down, cumulatively, and the maps of the same images "
         "(clear and blurred, the same SmoothGrad noise) are recomputed. <b>Data randomization</b>: a model trained "
-        "on permuted labels is mapped on the same images and compared with the naive model, map by map. Maps that "
+        "on permuted labels, from the first naive replicate's own seeds (same initialization and data order, only "
+        "the labels differ), is mapped on the same images and compared with that model, map by map. Maps that "
         "stay similar (mean Spearman of the absolute maps or mean SSIM above the configured thresholds "
         "sanity.red_flag_spearman and sanity.red_flag_ssim) do not explain the model: a red flag.</p>"
         f'<p class="{cls}"><b>{esc(sentence)}</b></p>' + table_html(rows, left=["test", "model", "reference", "variant", "verdict"])
