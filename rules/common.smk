@@ -15,7 +15,7 @@ from blurfocus.runtime import export_source_path  # noqa: E402
 export_source_path(SRC)  # PYTHONPATH for the jobs' scripts
 from blurfocus.codeversion import code_version as _script_code_version  # noqa: E402
 from blurfocus.config import ConfigError, validate_config  # noqa: E402
-from blurfocus import ids, seeding  # noqa: E402
+from blurfocus import ids, modeltests, seeding  # noqa: E402
 
 # ---------------------------------------------------------------- config validation
 try:
@@ -52,6 +52,17 @@ TRAIN_BLUR = BLUR["train"]
 TEST_BLURS = list(BLUR["test"])
 TEST_VARIANTS = ["clear"] + TEST_BLURS
 THREADS = int(config["threads"])
+
+# too few replicates for the model-level tests to support any claim: say so before anything runs
+_design_note = modeltests.design_note(
+    len(SEEDS),
+    TEST_BLURS,
+    TRAIN["design"] == "paired",
+    config["stats"]["adjust"],
+    config["stats"]["alpha"],
+)
+if _design_note:
+    print(f"blurfocus warning: {_design_note}", file=sys.stderr)
 
 
 def _uses_gpu():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from blurfocus import analysis, ids, modeltests
+from blurfocus import analysis, ids, modeltests, stats
 
 
 def test_sign_flip_exact_matches_brute_force_and_scipy():
@@ -195,3 +195,31 @@ def test_sign_flip_leaves_out_models_without_images_and_says_so():
     assert t.loc["both_correct", "p_floor"] == pytest.approx(1 / 8)
     assert t.loc["both_correct", "method"] == (
         "sign flip of the 3 per-model values, exact (2^3); left out, no image in this subset: naive-s2")
+
+
+def test_smallest_adjusted_p_and_design_note():
+    """Holm and Bonferroni multiply a floor by the family size, BH keeps it; with 9 claims
+    (one blur variant) a sign flip over 5 models (floor 1/32) can reach no better than 9/32, and
+    an arm relabeling of 5 + 5 models (2/252) no better than 18/252: K = 5 cannot support any claim
+    at alpha 0.05, K = 8 (1/256, 2/12870) can. The warning says so, naming the K that suffices."""
+    assert stats.smallest_adjusted_p(1 / 32, 9, "holm") == pytest.approx(9 / 32)
+    assert stats.smallest_adjusted_p(1 / 32, 9, "bonferroni") == pytest.approx(9 / 32)
+    assert stats.smallest_adjusted_p(1 / 32, 9, "fdr_bh") == pytest.approx(1 / 32)
+    assert np.isnan(stats.smallest_adjusted_p(np.nan, 9, "holm"))
+    assert modeltests.p_floors(5) == {"sign_flip_models": pytest.approx(1 / 32),
+                                        "arm_permutation": pytest.approx(2 / 252)}
+    assert modeltests.p_floors(5, paired=True)["arm_permutation"] == pytest.approx(2 / 32)
+    assert len(modeltests.study_claims(["blur"])) == 9
+    note = modeltests.design_note(5, ["blur"], False, "holm", 0.05)
+    assert "K = 5" in note and "sign_flip_models 0.28" in note and "arm_permutation 0.071" in note
+    assert note.endswith("K >= 8 per arm lets every claim reach alpha.")
+    assert modeltests.design_note(8, ["blur"], False, "holm", 0.05) is None
+    assert modeltests.design_note(5, ["blur"], False, "fdr_bh", 0.05) is None  # BH: 1/32 < 0.05
+    assert modeltests.design_note(1, ["blur"], False, "holm", 0.05) is None  # no model-level tests at all
+
+
+def test_verdict_reason_names_an_unreachable_alpha():
+    v, why = analysis.verdict(0.071, 2.1, 9.9, 0.05, p_floor=2 / 252, p_adj_floor=18 / 252)
+    assert v == "inconclusive" and "0.071 after the adjustment" in why and "more replicates" in why
+    v, why = analysis.verdict(0.2, 0.5, 2.0, 0.05, p_floor=1 / 256, p_adj_floor=9 / 256)
+    assert "more replicates" not in why

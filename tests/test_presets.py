@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from blurfocus import modeltests
 from blurfocus.config import validate_config
 from blurfocus.workflow import effective_config
 from helpers import REPO, dry_run_jobs, snakemake
@@ -75,3 +76,15 @@ def test_snakemake_report_builds(tiny_run, tmp_path):
     assert out.stat().st_size > 50_000
     for category in ("Accuracy", "Saliency", "Tests", "Training", "Report"):
         assert category in html
+
+
+@pytest.mark.parametrize("name", [None, "paper-kaggle", "oxford-pets", "pets-study", "pets-study-gpu"])
+def test_study_presets_have_enough_replicates_to_support_a_claim(name):
+    """The default and the study presets train enough replicates per arm that every exact
+    model-level test can reach alpha after the adjustment over the study's claims (the workflow
+    warns otherwise, as it does for the tiny preset)."""
+    files = [REPO / "presets" / f"{name}.yaml"] if name else []
+    cfg = validate_config(effective_config(REPO, *files), check_paths=False)
+    k, paired = len(cfg["training"]["seeds"]), cfg["training"]["design"] == "paired"
+    assert modeltests.design_note(k, cfg["blur"]["test"], paired, cfg["stats"]["adjust"], cfg["stats"]["alpha"]) is None
+    assert modeltests.design_note(2, cfg["blur"]["test"], paired, cfg["stats"]["adjust"], cfg["stats"]["alpha"])

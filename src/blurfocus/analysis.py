@@ -161,16 +161,23 @@ def effect_label(standardized: float) -> str:
     return "negligible" if d < 0.2 else "small" if d < 0.5 else "medium" if d < 0.8 else "large"
 
 
-def verdict(p_adj: float, ci_low: float, ci_high: float, alpha: float, p_floor: float = np.nan) -> tuple[str, str]:
+def verdict(p_adj: float, ci_low: float, ci_high: float, alpha: float, p_floor: float = np.nan,
+            p_adj_floor: float = np.nan) -> tuple[str, str]:
     """(verdict, reason) for a one-sided claim that the estimate is > 0.
 
     ``supported`` only when the adjusted p < alpha *and* the CI excludes 0 on the claimed side;
     ``not supported`` when p >= alpha and the CI covers 0, or the CI lies on the other side;
-    ``inconclusive`` when p and CI disagree or the test could not run.
+    ``inconclusive`` when p and CI disagree or the test could not run. ``p_floor``: the smallest
+    p the test can give; ``p_adj_floor``: the smallest adjusted p its family allows
+    (:func:`blurfocus.stats.smallest_adjusted_p`); both only explain the reason.
     """
     if np.isnan(p_adj):
         return "inconclusive", "not tested at the model level"
     floor = f" (the smallest p this test can give is {p_floor:.2g} before adjustment)" if not np.isnan(p_floor) else ""
+    if not np.isnan(p_adj_floor) and p_adj_floor >= alpha:
+        floor = (f" (the smallest p this test can give is {p_floor:.2g}, and {p_adj_floor:.2g} after the adjustment "
+                 f"over the claims: with this number of models it cannot reach {alpha:g}; more replicates per arm "
+                 "are needed)")
     if ci_high < 0:
         return "not supported", "the estimate is on the other side: the whole CI is below 0"
     if p_adj < alpha and ci_low > 0:
@@ -208,6 +215,14 @@ def _per_image(tests: pd.DataFrame, comparison: str, null_prefix: str) -> tuple[
     return float(r["p_adj"]), f"Wilcoxon vs {r['null']} over {int(r['n'])} images (conditional on these weights)"
 
 
+def _adjusted_floor(row: dict, model: pd.DataFrame) -> float:
+    """The smallest adjusted p the row's test allows within its adjustment family (model rows)."""
+    if "adjust_family" not in row or pd.isna(row.get("p_floor", np.nan)):
+        return np.nan
+    family = model[(model["adjust_family"] == row["adjust_family"]) & model["p"].notna()]
+    return stats.smallest_adjusted_p(row["p_floor"], len(family), row["adjust_method"])
+
+
 def claims_table(tests: pd.DataFrame, claims: Sequence, alpha: float) -> pd.DataFrame:
     """One row per claim (:data:`CLAIM_COLUMNS`), its verdict read from the model-level row of
     subset ``all`` in ``tests`` (:func:`verdict`), beside the same claim on the images every
@@ -235,7 +250,7 @@ def claims_table(tests: pd.DataFrame, claims: Sequence, alpha: float) -> pd.Data
             r["test"] = "not tested (model-level tests need >= 2 replicates per arm and 2 draws)"
         else:
             r = sel.iloc[0].to_dict()
-        v, why = verdict(r["p_adj"], r["ci_low"], r["ci_high"], alpha, r["p_floor"])
+        v, why = verdict(r["p_adj"], r["ci_low"], r["ci_high"], alpha, r["p_floor"], _adjusted_floor(r, model))
         rows.append({
             "claim_id": c.claim_id, "claim": c.text, "unit": "model", "measure": c.measure, "contrast": c.comparison,
             "null": c.null, "n_models": r["n"], "n_images": r["n_images"], "estimate": r["mean_diff"],

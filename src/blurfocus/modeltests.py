@@ -40,7 +40,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import ids
+from . import ids, stats
 
 ALTERNATIVES = ("greater", "less")
 MAX_ENUMERATION = 2**17
@@ -534,3 +534,34 @@ def per_model_values(data: ModelData, test_blurs: Sequence[str]) -> pd.DataFrame
                 rows += [(model, arm, rep, v, "shift", float(s)), (model, arm, rep, v, "noise_floor", float(f)),
                          (model, arm, rep, v, "shift_beyond_noise", float(s - f))]
     return pd.DataFrame(rows, columns=["model", "arm", "replicate", "variant", "quantity", "value"])
+
+
+# ---------------------------------------------------------------------------- design
+
+
+def p_floors(k: int, paired: bool = False) -> dict[str, float]:
+    """The smallest p of each model-level test with K models per arm, by test name:
+    ``sign_flip_models`` 2^-K; ``arm_permutation`` (between-arm distance matrix, whose statistic
+    does not change when the arms swap names) 2/C(2K, K), or 2/2^K for the paired design."""
+    relabel = 2.0 ** k if paired else float(math.comb(2 * k, k))
+    return {"sign_flip_models": 0.5 ** k, "arm_permutation": min(1.0, 2.0 / relabel)}
+
+
+def design_note(k: int, test_blurs: Sequence[str], paired: bool, adjust: str, alpha: float) -> str | None:
+    """A sentence for the user when K models per arm are too few for the model-level tests to
+    support a claim after adjusting over the study's claims; None when K suffices (or K < 2)."""
+    if k < 2:
+        return None
+    n = len(study_claims(list(test_blurs)))
+
+    def worst(kk: int) -> dict[str, float]:
+        return {t: stats.smallest_adjusted_p(f, n, adjust) for t, f in p_floors(kk, paired).items()}
+
+    blocked = {t: p for t, p in worst(k).items() if p >= alpha}
+    if not blocked:
+        return None
+    enough = next((kk for kk in range(k + 1, 64) if max(worst(kk).values()) < alpha), None)
+    what = "; ".join(f"{t} {p:.2g}" for t, p in blocked.items())
+    return (f"training.seeds: with K = {k} models per arm and {adjust} over {n} claims, the smallest adjusted "
+            f"p-values the exact model-level tests can give are {what}, not below stats.alpha = {alpha:g}: "
+            f"no claim tested that way can be supported. K >= {enough} per arm lets every claim reach alpha.")

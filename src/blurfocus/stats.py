@@ -59,6 +59,15 @@ def adjust_pvalues(p: Sequence[float], method: str = "holm") -> np.ndarray:
     return out
 
 
+def smallest_adjusted_p(p_floor: float, n_tests: int, method: str = "holm") -> float:
+    """The smallest adjusted p that a test whose p cannot fall below ``p_floor`` can get in a family
+    of ``n_tests`` adjusted by ``method``: every test of the family at its floor (Holm and
+    Bonferroni: n_tests x p_floor; Benjamini-Hochberg: p_floor). NaN when p_floor is NaN."""
+    if np.isnan(p_floor) or n_tests < 1:
+        return np.nan
+    return float(adjust_pvalues(np.full(int(n_tests), float(p_floor)), method).min())
+
+
 def _describe(x: np.ndarray) -> tuple[int, float, float]:
     n = int(x.size)
     return n, float(np.mean(x)) if n else np.nan, float(np.std(x, ddof=1)) if n > 1 else np.nan
