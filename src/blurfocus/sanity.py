@@ -5,8 +5,8 @@ NeurIPS 2018): cascading model-parameter randomization and data randomization.
 re-initialized one after the other from the top (the logits) down to the input; after each step
 the saliency maps of the same images are recomputed (same noise) and compared with the trained
 model's maps. *Data randomization*: a model of the same architecture and recipe trained on the
-same images with permuted labels (``blurfocus.train.permute_labels``), from the same seeds
-(initialization, data order), is compared, map by map, with the model trained on the true labels. Both comparisons use the Spearman rank correlation of
+same images with permuted labels (``blurfocus.train.permute_labels``) is compared, map by map,
+with the model trained on the true labels. Both comparisons use the Spearman rank correlation of
 the absolute maps and SSIM of the maps scaled to [0, 1]. Maps that barely change when the
 model's weights or labels are destroyed do not explain the model.
 
