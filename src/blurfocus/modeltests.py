@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from . import ids, stats
+from .focus import rank_distances
 
 ALTERNATIVES = ("greater", "less")
 MAX_ENUMERATION = 2**17
@@ -184,7 +185,8 @@ class ModelData:
 
 
 def _mean_over_ranks(ra, ca, rb, cb) -> np.ndarray:
-    return np.hypot(ra.astype(np.float64) - rb, ca.astype(np.float64) - cb).mean(-1)
+    """Focus distance of each image (px), the mean over ranks of :func:`blurfocus.focus.rank_distances`."""
+    return rank_distances(ra, ca, rb, cb).mean(-1)
 
 
 def build_model_data(maps: pd.DataFrame, metrics: pd.DataFrame, arms: dict[str, list[str]],
@@ -287,56 +289,49 @@ def _masked_means(x: np.ndarray, mask: np.ndarray, w: np.ndarray) -> np.ndarray:
         return num / den
 
 
+def _subset_mask(data: ModelData, claim: Claim, subset: str, class_mask: np.ndarray | None) -> np.ndarray:
+    """(M, N) bool: the images behind each model's value in ``subset``; for ``both_correct`` the
+    model must classify the image correctly on every variant the claim reads (the claim's
+    variant, and the clear image too when the claim compares it with clear)."""
+    m, n = len(data.models), len(data.images)
+    mask = np.ones((m, n), bool) if class_mask is None else np.broadcast_to(class_mask, (m, n)).copy()
+    if subset == "both_correct":
+        reads = (claim.variant,) if claim.kind in ("between", "condensed") else (ids.CLEAR, claim.variant)
+        for var in reads:
+            mask &= data.correct[var]
+    return mask
+
+
 def _per_model_fn(data: ModelData, claim: Claim, subset: str, class_mask: np.ndarray | None):
     """A function of image weights (R, N) giving the per-model (R, M) or per-pair (R, M, M) values."""
-    m, n = len(data.models), len(data.images)
-    base = np.ones((m, n), bool) if class_mask is None else np.broadcast_to(class_mask, (m, n))
-    v, c = claim.variant, data.correct
-
-    def need(*variants):
-        if subset != "both_correct":
-            return base
-        ok = base.copy()
-        for var in variants:
-            ok &= c[var]
-        return ok
-
-    if claim.kind == "shift":
-        x, mask = data.shift[v] - data.floor[v], need(ids.CLEAR, v)
+    v = claim.variant
+    mask = _subset_mask(data, claim, subset, class_mask)
+    if claim.kind in ("shift", "interaction"):
+        x = data.shift[v] - data.floor[v]
         return lambda w: _masked_means(x, mask, w)
     if claim.kind == "spread":
-        x, mask = data.entropy[v] - data.entropy[ids.CLEAR], need(ids.CLEAR, v)
+        x = data.entropy[v] - data.entropy[ids.CLEAR]
         return lambda w: _masked_means(x, mask, w)
     if claim.kind == "condensed":
-        x, mask = data.entropy[v], need(v)
-        return lambda w: _masked_means(x, mask, w)
-    if claim.kind == "interaction":
-        x, mask = data.shift[v] - data.floor[v], need(ids.CLEAR, v)
+        x = data.entropy[v]
         return lambda w: _masked_means(x, mask, w)
     if claim.kind in ("between", "model_vs_blur"):
-        pmask = np.broadcast_to(base[0], (m, m, n)).copy()
-        if subset == "both_correct":
-            ok = c[v] if claim.kind == "between" else c[v] & c[ids.CLEAR]
-            pmask &= ok[:, None, :] & ok[None, :, :]
+        pmask = mask[:, None, :] & mask[None, :, :]  # images both models of a pair keep
         pair = data.pair[v]
         if claim.kind == "between":
             return lambda w: _masked_means(pair, pmask, w)
-        shift, smask = data.shift[v], need(ids.CLEAR, v)
-        return lambda w: (_masked_means(pair, pmask, w), _masked_means(shift, smask, w))
+        shift = data.shift[v]
+        return lambda w: (_masked_means(pair, pmask, w), _masked_means(shift, mask, w))
     raise ValueError(f"unknown claim kind {claim.kind!r}")
 
 
 def _n_images(data: ModelData, claim: Claim, subset: str, class_mask: np.ndarray | None) -> float:
     """Images behind a claim's values: the mean over models (or model pairs) of the images used."""
-    base = np.ones(len(data.images), bool) if class_mask is None else class_mask
-    if subset != "both_correct":
-        return float(base.sum())
-    c, v = data.correct, claim.variant
-    ok = c[v] & base if claim.kind in ("between", "condensed") else c[v] & c[ids.CLEAR] & base
+    mask = _subset_mask(data, claim, subset, class_mask)
     if claim.kind in ("between", "model_vs_blur"):
         m = len(data.models)
-        return float(np.mean([(ok[i] & ok[j]).sum() for i, j in itertools.combinations(range(m), 2)]))
-    return float(ok.sum(1).mean())
+        return float(np.mean([(mask[i] & mask[j]).sum() for i, j in itertools.combinations(range(m), 2)]))
+    return float(mask.sum(1).mean())
 
 
 def _stat(claim: Claim, values, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
