@@ -17,7 +17,6 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from .ids import between_name, shift_name
 
@@ -78,6 +77,8 @@ def one_sample_t(x: np.ndarray, alternative: str = "two-sided") -> tuple[float, 
     x = np.asarray(x, dtype=np.float64)
     if x.size < 2 or np.all(x == x[0]):
         return np.nan, np.nan
+    from scipy import stats as sps  # here, not at import: the workflow imports this module while it parses
+
     res = sps.ttest_1samp(x, 0.0, alternative=alternative)
     return float(res.statistic), float(res.pvalue)
 
