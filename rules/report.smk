@@ -7,13 +7,6 @@ EXPLORER_INPUT = {
 }
 if DATASET["source"] == "synthetic":
     EXPLORER_INPUT["masks"] = "results/data/synthetic/masks.npz"
-# hash of the report's static assets (JavaScript, CSS): editing one rebuilds the report
-ASSETS_VERSION = hashlib.sha256(
-    b"".join(
-        p.name.encode() + p.read_bytes()
-        for p in sorted((Path(SRC) / "blurfocus" / "assets").glob("*"))
-    )
-).hexdigest()[:16]
 EXPLORER = config["report"]["explorer"]
 
 
@@ -78,7 +71,6 @@ rule report:
     params:
         config=as_json(config),
         variants=as_json(TEST_BLURS),
-        code=code_version("report.py"),
-        assets=ASSETS_VERSION,
+        code=code_version("report.py"),  # also hashes blurfocus/assets (report.ASSETS)
     script:
         "../workflow/scripts/report.py"
