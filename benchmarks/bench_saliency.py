@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import platform
 import sys
 import time
 from pathlib import Path
@@ -45,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from blurfocus import models, smoothgrad  # noqa: E402
 from blurfocus.smoothgrad_settings import SmoothGradSettings  # noqa: E402
+from machine import cpu_description  # noqa: E402  (benchmarks/machine.py)
 
 PETS = Path(__file__).resolve().parents[2] / "shared" / "data" / "pets-mini"
 ENGINES = ("captum", "before", "after")
@@ -151,16 +151,6 @@ def bf16_capable(device: torch.device) -> tuple[bool, str]:
     return False, "this CPU has neither amx_bf16 nor avx512_bf16 (bf16 would be emulated)"
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def bench_model(arch: str, size: int, args, device: torch.device, mm: float) -> list[str]:
     from captum.attr import NoiseTunnel, Saliency
 
@@ -256,7 +246,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     mm = matmul_gflops(device)
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_description()
     print(f"device {device} ({where}, {torch.get_num_threads()} threads), torch {torch.__version__}")
     print(f"measured matmul rate: {mm:.1f} GFLOP/s (fp32, 2048x2048)")
     lines = []

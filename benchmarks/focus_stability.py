@@ -35,7 +35,6 @@ DATA defaults to ../shared/data/pets-1k (a folder with one sub-folder per class)
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,20 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from blurfocus import focus, metrics, models, runtime, selection, smoothgrad, topk  # noqa: E402
 from blurfocus.images import check_file  # noqa: E402
 from blurfocus.smoothgrad_settings import SmoothGradSettings  # noqa: E402
+from machine import cpu_description  # noqa: E402  (benchmarks/machine.py)
 
 PETS_1K = Path(__file__).resolve().parents[2] / "shared" / "data" / "pets-1k"
-
-
-def cpu_description() -> str:
-    """``lscpu``'s model name and flags (or what Python knows when lscpu is missing)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        import platform
-
-        return f"CPU: {platform.processor() or platform.machine()} (lscpu not available)"
-    keep = ("Model name", "CPU(s)", "Flags")
-    return "\n".join(line for line in out.splitlines() if line.split(":")[0].strip() in keep)
 
 
 def class_files(data: Path) -> dict[str, list[Path]]:
@@ -183,7 +171,7 @@ def main() -> None:
     with torch.inference_mode():
         acc_maps = float((model(x).argmax(1) == torch.tensor(labels)).float().mean())
 
-    print(cpu_description())
+    print(f"CPU: {cpu_description()}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; data {args.data}")
     print(f"model {args.arch} at {args.size} px: {head_note}; accuracy on the {len(x)} mapped images {acc_maps:.2f}")
     print(f"{len(x)} images ({args.per_class} per class: {', '.join(names)}), top-{args.topk}, "

@@ -15,7 +15,6 @@ import argparse
 import json
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -23,18 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from blurfocus import browser  # noqa: E402
+from machine import cpu_description  # noqa: E402  (benchmarks/machine.py)
 
 DATA = re.compile(r'<script type="application/json" id="bx-data">(.*?)</script>', re.S)
-
-
-def cpu() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown CPU"
-    info = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    flags = [f for f in info.get("Flags", "").split() if f.startswith(("avx", "amx", "fma", "sse4"))]
-    return f"{info.get('Model name', '?').strip()}, {info.get('CPU(s)', '?').strip()} CPUs, flags {' '.join(flags)}"
 
 
 def summary(times: list[float]) -> str:
@@ -67,7 +57,7 @@ def main() -> int:
         stripped = DATA.sub("", html).replace('<div id="bx" class="bx"></div>', "")
         bare.write_text(stripped)
         base = browser.measure_open(bare, repeats=args.repeats)
-    print(f"CPU: {cpu()}")
+    print(f"CPU: {cpu_description()}")
     print(f"{'':28s}{'size':>10s}  load event                 explorer drawn")
     print(f"{'report.html':28s}{full['size_mb']:8.2f} MB  {summary(full['load_s']):26s} {summary(full['ready_s'])}")
     print(f"{'without the explorer':28s}{base['size_mb']:8.2f} MB  {summary(base['load_s']):26s}")
