@@ -16,7 +16,7 @@ include: "rules/common.smk"
 
 
 wildcard_constraints:
-    role="naive|expert",
+    role="|".join(ROLES),
     seed=r"\d+",
     variant=r"[A-Za-z][A-Za-z0-9_]*",
     split="train|val|test",
@@ -28,6 +28,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/saliency.smk"
 include: "rules/stats.smk"
+include: "rules/grid.smk"
 include: "rules/figures.smk"
 include: "rules/sanity.smk"
 include: "rules/report.smk"
@@ -41,6 +42,7 @@ localrules:
     test_figures,
     claims,
     claims_figure,
+    grid_figures,
     sanity_figure,
     report,
 

@@ -10,7 +10,9 @@ SHUFFLED_MODEL = f"shuffled-s{PRIMARY_SEED}"
 # inputs of sanity_check: the first replicate's naive and expert models, the test arrays, and
 # the permuted-label model when data randomization is on
 SANITY_INPUT = {
-    "models": [f"results/models/{model_id(r, PRIMARY_SEED)}/model.pt" for r in ROLES],
+    "models": [
+        f"results/models/{model_id(r, PRIMARY_SEED)}/model.pt" for r in STUDY_ROLES
+    ],
     "manifest": "results/data/manifest.parquet",
     "images": [variant_array(v, "test") for v in SANITY_VARIANTS],
 }

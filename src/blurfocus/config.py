@@ -18,7 +18,7 @@ from typing import Any, Iterator, Mapping
 import jsonschema
 import yaml
 
-from . import archs, blur
+from . import archs, arms, blur
 
 SOURCES_WITH_PATH = ("folder", "kaggle_petimages", "kaggle_competition")
 
@@ -234,7 +234,8 @@ def fill_derived_defaults(config: dict[str, Any]) -> dict[str, Any]:
     """Fill (in place, returned) the defaults that depend on other keys, so that rules and
     scripts read every value as it is used:
 
-    - ``blur.train`` null: the first blur variant; ``blur.test`` null: every variant;
+    - ``blur.train`` null: the first blur variant (the arms: :func:`blurfocus.arms.training_arms`);
+      ``blur.test`` null: every variant;
     - ``dataset.synthetic.size`` null: ``dataset.image_size`` (pixels);
     - ``dataset.path`` null for ``oxford_pets``: ``resources/oxford_pets`` (the download root);
     - ``sanity.shuffled_epochs`` null: ``training.epochs``.
@@ -297,9 +298,10 @@ def _blur_errors(section: dict[str, Any]) -> Iterator[str]:
         except blur.BlurSpecError as exc:
             yield str(exc)
     names = list(variants)
-    train = section["train"]
-    if train not in variants:
-        yield f"blur.train: {train!r} is not a defined blur variant; defined: {', '.join(names)}"
+    try:
+        arms.training_arms(section["train"], names)
+    except arms.ArmsError as exc:
+        yield str(exc)
     for t in section["test"]:
         if t not in variants:
             yield f"blur.test: {t!r} is not a defined blur variant; defined: {', '.join(names)}"

@@ -38,7 +38,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-MODEL_RE = re.compile(r"^(?P<role>[A-Za-z]+)-s(?P<seed>\d+)$")
+from . import ids
+
+MODEL_RE = re.compile(rf"^(?P<role>{ids.ARM_PATTERN})-s(?P<seed>\d+)$")
 DRAW_OPTIONS = ("first_replicate", "all", "none")
 
 

@@ -24,6 +24,7 @@ _MODEL = re.compile(rf"^({ARM_PATTERN})-s(\d+)$")
 _DRAW_MODEL = re.compile(rf"^({ARM_PATTERN})-s(\d+)(?:@draw(\d+))?$")
 CLEAR = "clear"
 NAIVE, EXPERT = "naive", "expert"
+SHUFFLED = "shuffled"  # the permuted-label model of the data-randomization check (not a training arm)
 
 
 def model_id(arm: str, replicate: int) -> str:
