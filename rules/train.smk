@@ -46,7 +46,8 @@ rule evaluate:
         manifest="results/data/manifest.parquet",
         arrays=get_test_arrays,
     output:
-        "results/eval/{role}-s{seed}.tsv",
+        table="results/eval/{role}-s{seed}.tsv",
+        predictions="results/eval/{role}-s{seed}.predictions.parquet",
     log:
         "results/logs/eval/{role}-s{seed}.log",
     benchmark:
