@@ -15,7 +15,7 @@ from blurfocus.runtime import export_source_path  # noqa: E402
 export_source_path(SRC)  # PYTHONPATH for the jobs' scripts
 from blurfocus.codeversion import code_version as _script_code_version  # noqa: E402
 from blurfocus.config import ConfigError, validate_config  # noqa: E402
-from blurfocus import ids, modeltests, seeding  # noqa: E402
+from blurfocus import arms, grid, ids, modeltests, seeding  # noqa: E402
 
 # ---------------------------------------------------------------- config validation
 try:
@@ -47,8 +47,17 @@ SPLITS = ["train", "val", "test"]
 SEEDS = [int(s) for s in TRAIN["seeds"]]  # replicate indices: K models per arm
 # the first replicate feeds the original study's per-image analysis
 PRIMARY_SEED = SEEDS[0]
-ROLES = [ids.NAIVE, ids.EXPERT]
-TRAIN_BLUR = BLUR["train"]
+# training arms {arm: training variant}, naive (clear) first; expert is the study's expert
+ARMS = arms.training_arms(BLUR["train"], list(BLUR["variants"]))
+ROLES = list(ARMS)
+STUDY_ROLES = [
+    ids.NAIVE,
+    ids.EXPERT,
+]  # the original study's per-image analysis compares these two
+TRAIN_BLUR = ARMS[ids.EXPERT]
+GRID = grid.GridDesign.from_config(
+    config, ARMS
+)  # arms x test variants: sweeps, kinds, controls
 TEST_BLURS = list(BLUR["test"])
 TEST_VARIANTS = ["clear"] + TEST_BLURS
 THREADS = int(config["threads"])
@@ -115,7 +124,7 @@ def variant_array(variant, split):
 
 
 def train_variant(role):
-    return "clear" if role == "naive" else TRAIN_BLUR
+    return ARMS[role]
 
 
 # ---------------------------------------------------------------- input functions
@@ -149,7 +158,7 @@ def get_test_arrays(wildcards=None):
 
 
 def primary_models():
-    return [model_id(r, PRIMARY_SEED) for r in ROLES]
+    return [model_id(r, PRIMARY_SEED) for r in STUDY_ROLES]
 
 
 def saliency_sets():
@@ -211,9 +220,45 @@ def get_sanity_outputs(wildcards=None):
 def get_final_outputs():
     outputs = [
         "results/eval/accuracy.tsv",
+        "results/grid/accuracy.tsv",
         "results/stats/ttests.tsv",
         "results/stats/tests.tsv",
         "results/stats/claims.tsv",
         "results/report.html",
     ]
     return outputs
+
+
+# the grid's outputs (rule grid); the dose-response figure only when the config sweeps a strength
+GRID_FILES = {
+    "accuracy": "results/grid/accuracy.tsv",
+    "shift": "results/grid/shift.tsv",
+    "between": "results/grid/between.tsv",
+    "tests": "results/grid/tests.tsv",
+    "figure": "results/figures/grid.png",
+}
+if GRID.sweeps:
+    GRID_FILES["dose_response"] = "results/figures/dose_response.png"
+GRID_CAPTIONS = {
+    "accuracy": "grid.rst",
+    "shift": "grid.rst",
+    "figure": "grid.rst",
+    "dose_response": "dose_response.rst",
+}
+
+
+GRID_FIGURES = ("figure", "dose_response")
+
+
+def get_grid_outputs(part):
+    """The outputs of rule grid (``tables``) or grid_figures (``figures``), those with a caption
+    flagged for Snakemake's report."""
+    out = {}
+    for key, path in GRID_FILES.items():
+        if (key in GRID_FIGURES) != (part == "figures"):
+            continue
+        if key in GRID_CAPTIONS:
+            caption = f"../workflow/report/{GRID_CAPTIONS[key]}"
+            path = report(path, caption=caption, category="Grid")
+        out[key] = path
+    return out

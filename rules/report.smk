@@ -35,6 +35,7 @@ rule explorer:
 rule report:
     input:
         unpack(get_sanity_outputs),
+        **({"dose_response": GRID_FILES["dose_response"]} if GRID.sweeps else {}),
         summary="results/data/ingest.json",
         rejected="results/data/rejected.tsv",
         contact_sheet="results/figures/contact_sheet.png",
@@ -57,6 +58,10 @@ rule report:
         pairs="results/stats/pair_metrics.parquet",
         explorer="results/explorer/explorer.json",
         claims_figure="results/figures/claims.png",
+        grid_accuracy=GRID_FILES["accuracy"],
+        grid_shift=GRID_FILES["shift"],
+        grid_between=GRID_FILES["between"],
+        grid_figure=GRID_FILES["figure"],
     output:
         html=report(
             "results/report.html",

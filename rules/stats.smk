@@ -43,6 +43,7 @@ rule null_tests:
         ttests="results/stats/ttests.tsv",
         shards=saliency_shards(),
         maps="results/stats/map_metrics.parquet",
+        grid="results/grid/tests.tsv",
     output:
         tests=report(
             "results/stats/tests.tsv",
@@ -134,6 +135,7 @@ rule claims:
         stats_seed=config["stats"]["seed"],
         adjust=config["stats"]["adjust"],
         synthetic=DATASET["source"] == "synthetic",
+        grid=GRID.to_json(),
         dpi=config["figures"]["dpi"],
         code=code_version("claims.py"),
     script:

@@ -108,7 +108,8 @@ FAMILIES = {
 
 
 def tests_table(ttests: pd.DataFrame, robust_table: pd.DataFrame, pairs: Sequence[NullPair],
-                model_table: pd.DataFrame | None = None, adjust: str = "holm") -> pd.DataFrame:
+                model_table: pd.DataFrame | None = None, adjust: str = "holm",
+                grid_table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every test in one schema (:data:`TESTS_COLUMNS`), with one multiple-testing path.
 
     ``unit`` is ``image`` (the original study's t-tests, family ``original``; the per-image
@@ -116,7 +117,9 @@ def tests_table(ttests: pd.DataFrame, robust_table: pd.DataFrame, pairs: Sequenc
     on the trained weights of the first replicate) or ``model`` (family ``model-level``,
     :func:`blurfocus.modeltests.model_level_tests`). ``p_adj`` is ``p`` adjusted by ``adjust``
     within ``adjust_family``: per (test, comparison[, null]) over the ranks for image rows; over
-    all model-level claims of one subset for model rows.
+    all model-level claims of one subset for model rows. ``grid_table``: the dose-response,
+    specificity and control tests (:func:`blurfocus.grid.grid_tests`), adjusted there within
+    their own families, so they leave the study's families unchanged.
     """
     known = {(p.comparison, p.null): p.known_null for p in pairs}
     o = ttests.copy()
@@ -142,6 +145,10 @@ def tests_table(ttests: pd.DataFrame, robust_table: pd.DataFrame, pairs: Sequenc
         m["adjust_family"] = "model-level claims, subset " + m["subset"]
         m["p_adj"] = m.groupby("subset")["p"].transform(lambda p: stats.adjust_pvalues(p, adjust))
         parts.append(m)
+    if grid_table is not None and len(grid_table):
+        g = grid_table.rename(columns={"estimate": "mean_diff"}).drop(columns=["family"]).copy()
+        g["unit"], g["family"], g["rank"], g["known_null"] = "model", "model-level", "mean", False
+        parts.append(g)
     out = pd.concat(parts, ignore_index=True)
     for col in TESTS_COLUMNS:
         if col not in out.columns:
@@ -242,6 +249,8 @@ def claims_table(tests: pd.DataFrame, claims: Sequence, alpha: float) -> pd.Data
             p_orig, orig_test = _original(tests, c.comparison, c.null, alpha)
         elif c.kind in ("shift", "between"):
             p_orig, orig_test = _original(tests, c.comparison, "0", alpha)
+        elif c.kind in ("trend", "specificity", "control"):
+            p_orig, orig_test = np.nan, "not in the original study"
         else:
             p_orig, orig_test = np.nan, "qualitative in the study (no test)"
         if sel.empty:

@@ -49,6 +49,7 @@ KINDS = (
     "translate",
 )
 MOTION_KINDS = ("motion_blur", "motion_blur_imagenetc")
+CONTROL_KINDS = ("gaussian_noise", "translate")  # perturbations that are not a blur (matched controls)
 
 REFERENCE_SIZE = 224  # ImageNet-C severities are defined for 224 x 224 images
 SCALES = ("size", "raw")
@@ -207,6 +208,13 @@ def parse_variant(spec: Any, name: str = "variant", scale: float = 1.0) -> list[
     if not steps:
         raise BlurSpecError(f"blur.variants.{name}: needs at least one step")
     return [parse_step(s, f"blur.variants.{name}[{i}]", scale) for i, s in enumerate(steps)]
+
+
+def is_control(spec: Any) -> bool:
+    """Whether a variant (config form) is a non-blur control: none of its steps is a blur
+    (the study's blur plus noise, B = K*L + N, is a blur)."""
+    steps = spec if isinstance(spec, (list, tuple)) else [spec]
+    return all(step["kind"] in CONTROL_KINDS for step in steps)
 
 
 # --------------------------------------------------------------------------- strength sweeps

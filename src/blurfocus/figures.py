@@ -538,3 +538,70 @@ def claims_figure(claims: pd.DataFrame, path: str, alpha: float = 0.05, dpi: int
     ax.set_title("p-values per claim (left of the line: significant)", fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
     _save(fig, path, dpi)
+
+
+def grid_figure(accuracy: pd.DataFrame, shift: pd.DataFrame, path: str, dpi: int = 110) -> None:
+    """The arm x test-variant matrices: accuracy (left) and focus shift beyond the noise floor
+    (px, right), each cell the arm's mean over its models with the Multi-Bootstrap CI."""
+    arms = list(dict.fromkeys(accuracy["arm"]))
+    variants = list(dict.fromkeys(accuracy["test_variant"]))
+    blurred = [v for v in variants if v != "clear"]
+    fig, axes = plt.subplots(1, 2, figsize=(2.4 + 1.5 * (len(variants) + len(blurred)), 1.4 + 0.6 * len(arms)),
+                             gridspec_kw={"width_ratios": [max(1, len(variants)), max(1, len(blurred))]})
+    panels = ((axes[0], accuracy, variants, "accuracy", "test accuracy (mean over models)", "viridis", 0.0, 1.0),
+              (axes[1], shift, blurred, "shift_beyond_noise", "focus shift beyond noise (px)", "magma", None, None))
+    for ax, table, cols, col, title, cmap, vmin, vmax in panels:
+        if table.empty or not cols:
+            ax.axis("off")
+            ax.set_title(title + ": not computed")
+            continue
+        key = table.set_index(["arm", "test_variant"])
+        values = np.array([[key.loc[(a, v), col] for v in cols] for a in arms], float)
+        im = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+        finite = values[np.isfinite(values)]
+        mid = (np.nanmin(finite) + np.nanmax(finite)) / 2 if finite.size else 0
+        for (i, j), v in np.ndenumerate(values):
+            lo, hi = key.loc[(arms[i], cols[j]), ["ci_low", "ci_high"]]
+            fmt = "{:.2f}" if col == "accuracy" else "{:.1f}"
+            ax.text(j, i, f"{fmt.format(v)}\n[{fmt.format(lo)}, {fmt.format(hi)}]", ha="center", va="center",
+                    fontsize=8, color="white" if (col == "accuracy" and v < 0.6) or (col != "accuracy" and v < mid)
+                    else "black")
+        ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
+        ax.set_yticks(range(len(arms)), [f"{a} ({key.loc[(a, cols[0]), 'train_variant']})" for a in arms])
+        ax.set_xlabel("test images")
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax, fraction=0.05)
+    axes[0].set_ylabel("training arm (trained on)")
+    _save(fig, path, dpi)
+
+
+def dose_response_figure(accuracy: pd.DataFrame, shift: pd.DataFrame, sweeps: Sequence, path: str,
+                         dpi: int = 110) -> None:
+    """Accuracy and focus shift beyond the noise floor against blur strength, one line per arm
+    with its Multi-Bootstrap 95% band; one row of panels per strength sweep (``sweeps``:
+    :class:`blurfocus.grid.Sweep`). Accuracy on clear images is drawn at strength 0."""
+    fig, axes = plt.subplots(len(sweeps), 2, figsize=(11, 3.8 * len(sweeps)), squeeze=False)
+    arms = list(dict.fromkeys(accuracy["arm"]))
+    for row, sweep in zip(axes, sweeps):
+        for ax, table, col, label, with_clear in (
+                (row[0], accuracy, "accuracy", "test accuracy", True),
+                (row[1], shift, "shift_beyond_noise", "focus shift beyond noise (px)", False)):
+            for i, arm in enumerate(arms):
+                keep = list(sweep.variants) + (["clear"] if with_clear else [])
+                t = table[(table["arm"] == arm) & table["test_variant"].isin(keep)].sort_values("strength")
+                if t.empty:
+                    continue
+                x = t["strength"].to_numpy(float)
+                ax.plot(x, t[col], "o-", color=f"C{i}", label=f"{arm} (trained on {t['train_variant'].iloc[0]})")
+                ax.fill_between(x, t["ci_low"], t["ci_high"], color=f"C{i}", alpha=0.2, linewidth=0)
+            if col == "shift_beyond_noise":
+                ax.axhline(0, color="0.5", lw=0.8, ls="--")
+            ax.set_xlabel(f"{sweep.name}: {sweep.kind} {sweep.param}" + (" (0 = clear)" if with_clear else ""))
+            ax.set_ylabel(label)
+            ax.legend(fontsize=8)
+        row[0].set_title("accuracy vs strength", fontsize=10)
+        row[1].set_title("focus shift vs strength (clear vs perturbed, minus noise floor)", fontsize=10)
+    fig.suptitle("mean over each arm's models; bands: 95% Multi-Bootstrap intervals (models and images resampled)",
+                 fontsize=9)
+    fig.tight_layout()
+    _save(fig, path, dpi)

@@ -238,12 +238,15 @@ class Claim:
 
     claim_id: str
     text: str
-    kind: str  # shift | between | model_vs_blur | interaction | spread | condensed
+    kind: str  # shift | between | model_vs_blur | interaction | spread | condensed | trend | specificity | control
     variant: str
     arm: str | None = None
     comparison: str = ""
     null: str = ""
     measure: str = "focus distance, mean over the top-k ranks (px)"
+    other: str | None = None  # the second arm (default: naive, or expert when arm is naive)
+    variants: tuple[str, ...] = ()  # trend: the sweep's variants; specificity: every kind (own one first)
+    strengths: tuple[float, ...] = ()  # trend: the strength of each of ``variants``
 
 
 def study_claims(test_blurs: Sequence[str]) -> list[Claim]:
@@ -296,7 +299,7 @@ def _subset_mask(data: ModelData, claim: Claim, subset: str, class_mask: np.ndar
     m, n = len(data.models), len(data.images)
     mask = np.ones((m, n), bool) if class_mask is None else np.broadcast_to(class_mask, (m, n)).copy()
     if subset == "both_correct":
-        reads = (claim.variant,) if claim.kind in ("between", "condensed") else (ids.CLEAR, claim.variant)
+        reads = (claim.variant,) if claim.kind in ("between", "condensed") else (ids.CLEAR, claim.variant, *claim.variants)
         for var in reads:
             mask &= data.correct[var]
     return mask
@@ -306,9 +309,14 @@ def _per_model_fn(data: ModelData, claim: Claim, subset: str, class_mask: np.nda
     """A function of image weights (R, N) giving the per-model (R, M) or per-pair (R, M, M) values."""
     v = claim.variant
     mask = _subset_mask(data, claim, subset, class_mask)
-    if claim.kind in ("shift", "interaction"):
+    if claim.kind in ("shift", "interaction", "control"):
         x = data.shift[v] - data.floor[v]
         return lambda w: _masked_means(x, mask, w)
+    if claim.kind in ("trend", "specificity"):
+        xs = np.stack([data.shift[u] - data.floor[u] for u in claim.variants])  # (V, M, N)
+        if claim.kind == "trend":
+            return lambda w: slopes(_masked_means(xs, np.broadcast_to(mask, xs.shape), w), claim.strengths)
+        return lambda w: own_minus_others(_masked_means(xs, np.broadcast_to(mask, xs.shape), w))
     if claim.kind == "spread":
         x = data.entropy[v] - data.entropy[ids.CLEAR]
         return lambda w: _masked_means(x, mask, w)
@@ -334,14 +342,27 @@ def _n_images(data: ModelData, claim: Claim, subset: str, class_mask: np.ndarray
     return float(mask.sum(1).mean())
 
 
+def slopes(x: np.ndarray, strengths: Sequence[float]) -> np.ndarray:
+    """Least-squares slope over the last-but-one axis: ``x`` (R, V, M) values at V strengths ->
+    (R, M) slopes (units of x per unit of strength)."""
+    s = np.asarray(strengths, np.float64)
+    c = (s - s.mean()) / np.sum((s - s.mean()) ** 2)
+    return np.einsum("v,rvm->rm", c, x)
+
+
+def own_minus_others(x: np.ndarray) -> np.ndarray:
+    """``x`` (R, V, M) with the own kind first on axis 1 -> (R, M): own minus the mean of the others."""
+    return x[:, 0] - x[:, 1:].mean(1)
+
+
 def _stat(claim: Claim, values, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(statistic, standardized statistic) over resamples, from per-model values and model index
     arrays ``a`` (R, K_a) and ``b`` (R, K_b) of the two arms (the tested arm only: ``a``)."""
     r = np.arange(a.shape[0])[:, None]
-    if claim.kind in ("shift", "spread"):
+    if claim.kind in ("shift", "spread", "trend"):
         y = values[r, a]
         return _mean_sd(y)
-    if claim.kind in ("interaction", "condensed"):
+    if claim.kind in ("interaction", "condensed", "specificity", "control"):
         ya, yb = values[r, a], values[r, b]
         diff = np.nanmean(ya, 1) - np.nanmean(yb, 1)
         pooled = np.sqrt((np.nanvar(ya, 1, ddof=1) + np.nanvar(yb, 1, ddof=1)) / 2)
@@ -385,17 +406,18 @@ def _test(claim: Claim, values, ia: np.ndarray, ib: np.ndarray, paired: bool, se
           models: Sequence[str] = ()):
     """(statistic, p, p floor, test name, method) on the observed values; ``models``: ids by index."""
     names = [models[i] if len(models) else f"model {i}" for i in ia]
-    if claim.kind in ("shift", "spread"):
+    if claim.kind in ("shift", "spread", "trend"):
         y = values[0][ia]
         stat, p, floor = sign_flip_test(y, "greater", seed=seed)
-        return stat, p, floor, "sign_flip_models", _flip_method(y, names, "per-model values")
+        what = "per-model slopes" if claim.kind == "trend" else "per-model values"
+        return stat, p, floor, "sign_flip_models", _flip_method(y, names, what)
     if claim.kind == "model_vs_blur":
         pair, shift = values
         y = pair[0][ia, ib] - shift[0][ia]
         stat, p, floor = sign_flip_test(y, "greater", seed=seed)
         return (stat, p, floor, "sign_flip_models",
                 _flip_method(y, names, "per-replicate differences (replicate i of both arms)"))
-    if claim.kind in ("interaction", "condensed"):
+    if claim.kind in ("interaction", "condensed", "specificity", "control"):
         va, vb = values[0][ia], values[0][ib]
         stat, p, floor = mean_difference_test(va, vb, "greater", paired)
         how = f"within-pair swaps, 2^{len(va)}" if paired else f"all C({len(va) + len(vb)}, {len(va)})"
@@ -416,9 +438,12 @@ def model_level_tests(data: ModelData, claims: Sequence[Claim], *, paired: bool 
                       seed: int = 0, confidence: float = 0.95, subsets: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per (claim, subset), columns :data:`MODEL_COLUMNS`; ``p`` unadjusted.
 
-    Arms are ``naive`` (a) and ``expert`` (b); the claim's ``arm`` picks the tested arm for
-    one-arm claims (shift, spread, model_vs_blur). Multi-Bootstrap CIs from ``n_boot``
-    resamples of models (within each arm) and images (jointly).
+    The claim's ``arm`` (default ``naive``) is arm a, its ``other`` arm b (default ``expert``,
+    or ``naive`` when a is ``expert``); one-arm claims (shift, spread, model_vs_blur, trend) test
+    arm a. Two-arm claims test mean(a) - mean(b) > 0: interaction and condensed (naive vs
+    expert), specificity (a = naive, b = the expert whose own kind is ``variants[0]``), control
+    (a = the control arm, b = the blur expert). Multi-Bootstrap CIs from ``n_boot`` resamples of
+    models (within each arm) and images (jointly).
     """
     rows = []
     rng = np.random.default_rng(seed)
@@ -428,11 +453,9 @@ def model_level_tests(data: ModelData, claims: Sequence[Claim], *, paired: bool 
     q = [(1 - confidence) / 2, (1 + confidence) / 2]
     for claim in claims:
         tested = claim.arm or ids.NAIVE
-        other = ids.EXPERT if tested == ids.NAIVE else ids.NAIVE
-        if claim.kind in ("interaction",):
-            tested, other = ids.NAIVE, ids.EXPERT
-        if claim.kind == "condensed":
-            tested, other = ids.NAIVE, ids.EXPERT  # naive entropy > expert entropy
+        other = claim.other or (ids.EXPERT if tested == ids.NAIVE else ids.NAIVE)
+        if claim.other is None and claim.kind in ("interaction", "condensed"):
+            tested, other = ids.NAIVE, ids.EXPERT  # naive shift > expert shift; naive entropy > expert entropy
         ia, ib = data.index(tested), data.index(other)
         k_a, k_b = len(ia), len(ib)
         boot_a = ia[rng.integers(0, k_a, (n_boot, k_a))]
@@ -456,7 +479,7 @@ def model_level_tests(data: ModelData, claims: Sequence[Claim], *, paired: bool 
             rows.append({
                 "claim_id": claim.claim_id, "claim": claim.text, "subset": subset, "test": test,
                 "comparison": claim.comparison, "null": claim.null, "n": k_a + (k_b if claim.kind in (
-                    "between", "interaction", "condensed") else 0),
+                    "between", "interaction", "condensed", "specificity", "control") else 0),
                 "n_images": _n_images(data, claim, subset, class_mask), "mean": mean, "mean_null": mean_null,
                 "estimate": float(est[0]), "ci_low": float(ci[0]), "ci_high": float(ci[1]),
                 "estimate_std": float(est_std[0]), "std_ci_low": float(ci_std[0]), "std_ci_high": float(ci_std[1]),
@@ -501,7 +524,7 @@ def _means(claim: Claim, obs, ia: np.ndarray, ib: np.ndarray) -> tuple[float, fl
         within = np.concatenate([d[np.ix_(lab, lab)][np.triu_indices(len(ia), 1)],
                                  d[np.ix_(~lab, ~lab)][np.triu_indices(len(ib), 1)]])
         return float(np.nanmean(cross)), float(np.nanmean(within))
-    if claim.kind in ("interaction", "condensed"):
+    if claim.kind in ("interaction", "condensed", "specificity", "control"):
         return float(np.nanmean(v[ia])), float(np.nanmean(v[ib]))
     return float(np.nanmean(v[ia])), 0.0
 

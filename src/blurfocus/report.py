@@ -12,6 +12,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .arms import training_arms
+
 ASSETS = Path(__file__).parent / "assets"
 
 CSS = """
@@ -101,12 +103,14 @@ def config_section(config: Mapping[str, Any]) -> Section:
     blurs = "".join(
         f"<li><b>{esc(name)}</b>: {esc(json.dumps(spec))}</li>" for name, spec in config["blur"]["variants"].items()
     )
+    arms = training_arms(config["blur"]["train"], list(config["blur"]["variants"]))
+    arm_text = ", ".join(f"<b>{esc(a)}</b> (trained on {esc(v)})" for a, v in arms.items())
     body = f"""
 <p>Data: <b>{esc(ds['source'])}</b>{' at ' + esc(ds['path']) if ds['path'] else ''}, images resized and
 center-cropped to {ds['image_size']}x{ds['image_size']} px, split train/val/test
 {ds['split']['train']}/{ds['split']['val']}/{ds['split']['test']} (seed {ds['seed']}).</p>
-<p>Blur variants (expert trained on <b>{esc(config['blur']['train'])}</b>, tested on clear and
-{esc(', '.join(config['blur']['test']))}):</p><ul>{blurs}</ul>
+<p>Training arms ({len(arms)} x {len(t['seeds'])} models): {arm_text}; every model is tested on clear and
+{esc(', '.join(config['blur']['test']))}. Variants:</p><ul>{blurs}</ul>
 <p>Model: <b>{esc(m['arch'])}</b>, weights {esc(m['weights'])}, trainable {esc(m['trainable'])}; {t['epochs']} epochs,
 {esc(t['optimizer'])} lr {t['lr']}, batch {t['batch_size']}, weight decay {t['weight_decay']}, keep {esc(t['keep'])},
 training seeds {esc(t['seeds'])}.</p>
@@ -420,3 +424,99 @@ def sanity_section(verdicts: pd.DataFrame, path: str) -> Section:
                  "towards 0 as layers are randomized.")
     )
     return Section("Sanity checks of the saliency method", body)
+
+
+def _cell(est: float, lo: float, hi: float, digits: int = 3) -> str:
+    return f"{fmt(est, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
+
+
+def _matrix(table: pd.DataFrame, value: str, digits: int = 3) -> pd.DataFrame:
+    """arm (trained on) x test variant, cells 'estimate [CI]'."""
+    if table.empty:
+        return pd.DataFrame()
+    t = table.copy()
+    t["cell"] = [_cell(e, lo, hi, digits) for e, lo, hi in zip(t[value], t["ci_low"], t["ci_high"])]
+    t["arm (trained on)"] = t["arm"] + " (" + t["train_variant"] + ")"
+    pivot = t.pivot_table(index="arm (trained on)", columns="test_variant", values="cell", aggfunc="first", sort=False)
+    return pivot[list(dict.fromkeys(t["test_variant"]))].reset_index()
+
+
+def variants_table(variants: Mapping[str, Any], image_size: int, scale_mode: str) -> pd.DataFrame:
+    """Every variant's steps with their resolved parameters (pixels of the model input, or [0, 1]
+    for noise), whether ImageNet-C severities were scaled to the input size, and whether it is a
+    non-blur control."""
+    from . import blur  # the kernels module; only its parsing is used here
+
+    scale = blur.severity_scale(scale_mode, image_size)
+    rows = []
+    for name, spec in variants.items():
+        steps = blur.parse_variant(spec, name, scale)
+        rows.append({
+            "variant": name,
+            "steps": "; ".join(", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                         for k, v in s.as_dict().items()) for s in steps),
+            "control (not a blur)": blur.is_control(spec),
+        })
+    note = (f"ImageNet-C severities scaled by {image_size}/224 = {scale:.3g} (blur.scale: size)" if scale_mode == "size"
+            else "ImageNet-C severities at their 224 px values (blur.scale: raw)")
+    out = pd.DataFrame(rows)
+    out.attrs["note"] = note
+    return out
+
+
+def grid_section(accuracy: pd.DataFrame, shift: pd.DataFrame, between: pd.DataFrame, claims: pd.DataFrame,
+                 figure_path: str, dose_figure: str | None, variants: pd.DataFrame) -> Section:
+    """Arms x test variants: accuracy and focus-shift matrices, between-arm distances, and the
+    dose-response, specificity and control verdicts."""
+    grid_claims = claims[claims["claim_id"].astype(str).str.match(r"^(trend|trend_accuracy|specificity|control):")]
+    verdict_cols = ["claim", "n_models", "estimate", "ci_low", "ci_high", "p_adj", "p_floor", "verdict", "reason"]
+    control = grid_claims[grid_claims["claim_id"].str.startswith("control:")]
+    control_html = ""
+    for r in control.itertuples():
+        arm, ctrl = r.claim_id.split(":")[1:3]
+        if r.verdict == "supported":
+            control_html += (f"<p><b>{esc(arm)}</b>: its focus is more stable under its own blur than that of the "
+                             f"non-blur control arm <b>{esc(ctrl)}</b> (estimate {fmt(r.estimate, 3)} px, CI "
+                             f"{fmt(r.ci_low, 3)} to {fmt(r.ci_high, 3)}): the stability is specific to blur.</p>")
+        else:
+            control_html += (f'<p class="note"><b>{esc(arm)}</b> vs the non-blur control <b>{esc(ctrl)}</b>: '
+                             f"{esc(r.verdict)} (estimate {fmt(r.estimate, 3)} px, CI {fmt(r.ci_low, 3)} to "
+                             f"{fmt(r.ci_high, 3)}). <b>\"Blur structure\" is not shown</b>: a model trained on a "
+                             "non-blur perturbation of matched strength is as stable under this blur.</p>")
+    between_show = between[[c for c in ("test_variant", "arm_a", "arm_b", "n_models", "between", "within",
+                                        "between_minus_within", "ci_low", "ci_high", "p", "p_adj") if c in between]]
+    body = (
+        "<p>Every training arm (K replicate models fine-tuned on one variant) evaluated and mapped on every test "
+        "variant. Cells: the mean over the arm's models with a 95% Multi-Bootstrap interval (models within the arm "
+        "and images resampled). Focus shift: the distance (px, mean over the top-k ranks) between a model's maps of "
+        "the clear and the perturbed image minus that model's SmoothGrad noise floor on the perturbed image (same "
+        "sigma); 0 means the perturbation moves the focus no more than redrawing the noise.</p>"
+        + "<h3>Accuracy (whole test split)</h3>" + table_html(_matrix(accuracy, "accuracy"), left=["arm (trained on)"])
+        + "<h3>Focus shift beyond the noise floor (px)</h3>"
+        + (table_html(_matrix(shift, "shift_beyond_noise"), left=["arm (trained on)"]) if len(shift)
+           else "<p>Not computed: it needs two replicates per arm and two SmoothGrad draws per perturbed image.</p>")
+        + figure(figure_path, "grid", "Left: accuracy; right: focus shift beyond noise, per training arm (rows) and "
+                 "test variant (columns), with the 95% interval under each value. Look along each column: the arm "
+                 "trained on that variant should hold its accuracy and its focus best.")
+        + (figure(dose_figure, "dose-response", "Accuracy and focus shift against the strength of the swept blur, one "
+                  "line per arm with its 95% band; the trend tests are below.") if dose_figure else "")
+        + "<h3>Dose-response, specificity and control tests (model level)</h3>"
+        + ("<p>Trend: the least-squares slope of each model's value over the tested strengths, a sign-flip test over "
+           "the arm's models. Specificity: each model's shift on the arm's own kind minus its mean shift on the other "
+           "kinds, compared with the naive models' (which removes how hard each kind is for any model), exact arm "
+           "relabeling. Control: on the blur expert's own blur, the non-blur control arm's shift minus the expert's. "
+           "Each family is adjusted on its own (tests.tsv, adjust_family).</p>"
+           + table_html(grid_claims[[c for c in verdict_cols if c in grid_claims]], left=["claim", "verdict", "reason"])
+           if len(grid_claims) else
+           "<p>This configuration has no strength sweep, no second perturbed arm and no control arm, so there are no "
+           "dose-response, specificity or control tests (see presets/dose-response.yaml and blur-kinds.yaml).</p>")
+        + control_html
+        + "<details><summary>between-arm vs within-arm focus distance (results/grid/between.tsv)</summary>"
+        + "<p>Mean distance between models of two arms minus mean distance between models of the same arm (px), "
+          "exact arm-relabeling test, Holm over the table.</p>"
+        + table_html(between_show, left=["test_variant", "arm_a", "arm_b"]) + "</details>"
+        + "<details><summary>the variants (resolved parameters)</summary>"
+        + f"<p>{esc(variants.attrs.get('note', ''))}</p>" + table_html(variants, left=["variant", "steps"])
+        + "</details>"
+    )
+    return Section("Training conditions: arms x test variants", body)

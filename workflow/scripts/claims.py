@@ -1,10 +1,11 @@
-"""Verdicts on the original study's claims (at the model level), known-answer scores, and their figures."""
+"""Verdicts on the original study's claims and the grid's dose-response, specificity and control
+claims (all at the model level), known-answer scores, and their figures."""
 
 import json
 
 import pandas as pd
 
-from blurfocus import analysis, figures, modeltests
+from blurfocus import analysis, figures, grid, modeltests
 from blurfocus.runtime import run_job
 
 
@@ -14,7 +15,8 @@ def main(sm, log):
     tests = pd.read_csv(sm.input.tests, sep="\t", dtype={"rank": str, "null": str})
     maps = pd.read_parquet(sm.input.maps)
     blurs = json.loads(p.test_blurs)
-    claims = analysis.claims_table(tests, modeltests.study_claims(blurs), p.alpha)
+    claim_list = modeltests.study_claims(blurs) + grid.all_claims(grid.GridDesign.from_json(p.grid))
+    claims = analysis.claims_table(tests, claim_list, p.alpha)
     claims.to_csv(sm.output.claims, sep="\t", index=False, float_format="%.6g")
     for r in claims.itertuples():
         log(f"{r.claim}: {r.verdict} ({r.reason}; estimate {r.estimate:.3g}, CI {r.ci_low:.3g} to {r.ci_high:.3g}, "

@@ -1,6 +1,7 @@
 """Every test in one table, results/stats/tests.tsv: the original study's t-tests, the per-image
 tests against matching nulls (conditional on the first replicate's weights), and the model-level
-tests across replicate models (results/stats/model_values.tsv holds their per-model numbers)."""
+tests across replicate models (results/stats/model_values.tsv holds their per-model numbers), and
+the grid's dose-response, specificity and control tests (results/grid/tests.tsv)."""
 
 import json
 
@@ -37,7 +38,8 @@ def main(sm, log):
     log(f"{len(pairs)} (comparison, null) pairs, {paired['image_id'].nunique()} images")
     table = robust.paired_test_table(paired, n_resamples=p.resamples, seed=p.seed, adjust=p.adjust)
     model_table, values = model_level(sm, p, log)
-    tests = analysis.tests_table(pd.read_csv(sm.input.ttests, sep="\t"), table, pairs, model_table, p.adjust)
+    grid_tests = pd.read_csv(sm.input.grid, sep="\t", dtype={"null": str})
+    tests = analysis.tests_table(pd.read_csv(sm.input.ttests, sep="\t"), table, pairs, model_table, p.adjust, grid_tests)
     tests.to_csv(sm.output.tests, sep="\t", index=False, float_format="%.6g")
     values.to_csv(sm.output.values, sep="\t", index=False, float_format="%.6g")
     for r in tests[tests["unit"] == "model"].itertuples():

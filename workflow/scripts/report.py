@@ -39,6 +39,11 @@ def main(sm, log):
         report.claims_section(pd.read_csv(i.claims, sep="\t"),
                               pd.read_csv(i.tests, sep="\t", dtype={"rank": str, "null": str}),
                               config["stats"]["alpha"], i.null_figure, examples, i.claims_figure),
+        report.grid_section(pd.read_csv(i.grid_accuracy, sep="\t"), pd.read_csv(i.grid_shift, sep="\t"),
+                            pd.read_csv(i.grid_between, sep="\t"), pd.read_csv(i.claims, sep="\t"), i.grid_figure,
+                            i.dose_response if "dose_response" in i.keys() else None,
+                            report.variants_table(config["blur"]["variants"], config["dataset"]["image_size"],
+                                                  config["blur"]["scale"])),
         report.known_answer_section(pd.read_csv(i.known, sep="\t"), i.known_figure),
         report.metrics_section(pd.read_parquet(i.pairs), i.spread_figure),
     ]
