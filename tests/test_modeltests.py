@@ -212,7 +212,7 @@ def test_smallest_adjusted_p_and_design_note():
     assert len(modeltests.study_claims(["blur"])) == 9
     note = modeltests.design_note(5, ["blur"], False, "holm", 0.05)
     assert "K = 5" in note and "sign_flip_models 0.28" in note and "arm_permutation 0.071" in note
-    assert note.endswith("K >= 8 per arm lets every claim reach alpha.")
+    assert note.endswith("K >= 8 per arm lets every claim reach alpha.") and "the study's claims" in note
     assert modeltests.design_note(8, ["blur"], False, "holm", 0.05) is None
     assert modeltests.design_note(5, ["blur"], False, "fdr_bh", 0.05) is None  # BH: 1/32 < 0.05
     assert modeltests.design_note(1, ["blur"], False, "holm", 0.05) is None  # no model-level tests at all

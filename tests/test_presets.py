@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from blurfocus import modeltests
+from blurfocus import arms, grid, modeltests
 from blurfocus.config import validate_config
 from blurfocus.workflow import effective_config
 from helpers import REPO, dry_run_jobs, snakemake
@@ -25,7 +25,8 @@ def test_presets_exist():
 def test_preset_validates_and_dry_runs(name, tmp_path, request):
     merged = effective_config(REPO, REPO / "presets" / f"{name}.yaml")  # as Snakemake merges --configfile
     validate_config(merged, check_paths=False)
-    if name in ("paper-kaggle", "oxford-pets", "pets-study-gpu"):  # the study presets map every test image
+    if name in ("paper-kaggle", "oxford-pets", "pets-study-gpu", "dose-response-paper", "blur-kinds-paper"):
+        # the study presets map every test image
         assert merged["saliency"].get("limit_per_class") is None, "config.yaml's limit leaks into the preset"
     work = tmp_path / "work"
     work.mkdir()
@@ -36,7 +37,10 @@ def test_preset_validates_and_dry_runs(name, tmp_path, request):
     if name in PETS_STUDY:  # ../shared/data/pets-1k (skipped without it)
         (tmp_path / "shared" / "data" / "pets-1k").symlink_to(pets_1k())
     jobs = dry_run_jobs(work, REPO / "presets" / f"{name}.yaml")
-    assert jobs.get("train", 0) == 2 * len(merged["training"]["seeds"])
+    cfg = validate_config(merged, check_paths=False)
+    n_arms = len(arms.training_arms(cfg["blur"]["train"], list(cfg["blur"]["variants"])))
+    assert jobs.get("train", 0) == n_arms * len(merged["training"]["seeds"])
+    assert jobs.get("grid") == 1 and jobs.get("grid_figures") == 1
     assert jobs.get("report") == 1 and jobs.get("saliency", 0) >= 4
     assert not (work / "results").exists()  # a dry run writes nothing
 
@@ -88,3 +92,17 @@ def test_study_presets_have_enough_replicates_to_support_a_claim(name):
     k, paired = len(cfg["training"]["seeds"]), cfg["training"]["design"] == "paired"
     assert modeltests.design_note(k, cfg["blur"]["test"], paired, cfg["stats"]["adjust"], cfg["stats"]["alpha"]) is None
     assert modeltests.design_note(2, cfg["blur"]["test"], paired, cfg["stats"]["adjust"], cfg["stats"]["alpha"])
+
+
+@pytest.mark.parametrize("name", ["dose-response", "blur-kinds", "dose-response-paper", "blur-kinds-paper"])
+def test_grid_presets_can_support_their_grid_claims(name):
+    """The grid presets train enough replicates per arm that each of their dose-response,
+    specificity and control families can reach alpha (each is adjusted on its own)."""
+    cfg = validate_config(effective_config(REPO, REPO / "presets" / f"{name}.yaml"), check_paths=False)
+    design = grid.GridDesign.from_config(cfg, arms.training_arms(cfg["blur"]["train"], list(cfg["blur"]["variants"])))
+    floors = grid.family_floors(design, len(cfg["training"]["seeds"]), cfg["training"]["design"] == "paired",
+                                cfg["stats"]["adjust"])
+    expected = {"dose-response"} if "dose" in name else {"specificity", "control"}
+    assert set(floors) >= expected
+    assert all(p < cfg["stats"]["alpha"] for p in floors.values()), floors
+    assert grid.design_note(design, 2, False, cfg["stats"]["adjust"], cfg["stats"]["alpha"])  # K = 2 is too few

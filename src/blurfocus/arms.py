@@ -5,8 +5,8 @@
 - a variant name (the original study): arms ``naive`` (clear images) and ``expert`` (that variant);
 - a list whose entries are a variant name, ``clear``, or ``{arm: <name>, variant: <variant>}``.
   ``clear`` is the arm ``naive``; the first blurred entry without a name is ``expert`` (the
-  study's expert, whose comparisons with ``naive`` are the original analysis), every further one
-  ``expert_<variant>``. ``naive`` is added first when the list has no clear entry: every
+  study's expert, whose comparisons with ``naive`` are the original analysis) unless an entry is
+  named ``expert``, every further one ``expert_<variant>``. ``naive`` is added first when the list has no clear entry: every
   comparison is made against it.
 
 So ``train: blur`` and ``train: [clear, blur]`` give the same two arms, the same model ids and
@@ -40,7 +40,8 @@ def training_arms(train: Any, variants: Sequence[str]) -> dict[str, str]:
     if isinstance(train, str) and train == ids.CLEAR:
         raise ArmsError("blur.train: 'clear' alone gives no expert; name the blurred variant the expert is trained on")
     arms: dict[str, str] = {}
-    unnamed_blurred = 0
+    named_expert = any(isinstance(e, Mapping) and e.get("arm") == ids.EXPERT for e in entries)
+    unnamed_blurred = 1 if named_expert else 0  # an entry named expert takes the name from the first unnamed one
     for i, entry in enumerate(entries):
         where = f"blur.train[{i}]" if not isinstance(train, str) else "blur.train"
         if isinstance(entry, str):
@@ -61,6 +62,10 @@ def training_arms(train: Any, variants: Sequence[str]) -> dict[str, str]:
             raise ArmsError(f"{where}: arm name {arm!r}: use letters, digits and _ (starting with a letter)")
         if arm == ids.SHUFFLED:
             raise ArmsError(f"{where}: the arm name {arm!r} is taken by the sanity check's permuted-label model")
+        if variant in arms.values():
+            other = next(a for a, v in arms.items() if v == variant)
+            raise ArmsError(f"{where}: {variant!r} already has an arm ({other}); arms differ only in their training "
+                            "variant, so add replicates with training.seeds instead")
         if arm in arms:
             raise ArmsError(f"{where}: the arm {arm!r} is named twice; give each entry its own arm name")
         if arm == ids.NAIVE and variant != ids.CLEAR:

@@ -30,6 +30,7 @@ and three families of model-level tests (rows of ``tests.tsv``, verdicts in ``cl
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
@@ -351,3 +352,26 @@ def all_claims(design: GridDesign) -> list[Claim]:
     focus = grid_claims(design)
     return ([*accuracy_claims(design), *[c for c in focus if c.kind == "trend"]]
             + [c for c in focus if c.kind != "trend"])
+
+
+def family_floors(design: GridDesign, k: int, paired: bool = False, adjust: str = "holm") -> dict[str, float]:
+    """The smallest adjusted p each grid family can give with K models per arm: trends are sign
+    flips (floor 2^-K), specificity and control mean differences under arm relabeling (floor
+    1/C(2K, K), or 2^-K paired); ``adjust`` over the family's claims. {} without grid claims."""
+    relabel = 0.5 ** k if paired else 1.0 / math.comb(2 * k, k)
+    counts: dict[str, int] = {}
+    for c in all_claims(design):
+        counts[claim_family(c.claim_id)] = counts.get(claim_family(c.claim_id), 0) + 1
+    floor = {"dose-response": 0.5 ** k, "specificity": relabel, "control": relabel}
+    return {f: stats.smallest_adjusted_p(floor[f], n, adjust) for f, n in counts.items()}
+
+
+def design_note(design: GridDesign, k: int, paired: bool, adjust: str, alpha: float) -> str | None:
+    """A sentence for the user when K models per arm are too few for a grid family to reach alpha."""
+    blocked = {f: p for f, p in family_floors(design, k, paired, adjust).items() if p >= alpha}
+    if not blocked or k < 2:
+        return None
+    what = "; ".join(f"{f} {p:.2g}" for f, p in blocked.items())
+    return (f"training.seeds: with K = {k} models per arm the smallest adjusted p-values of the grid's tests are {what} "
+            f"({adjust} within each family), not below stats.alpha = {alpha:g}: those claims cannot be supported; "
+            "train more replicates per arm.")

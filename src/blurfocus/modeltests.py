@@ -582,4 +582,5 @@ def design_note(k: int, test_blurs: Sequence[str], paired: bool, adjust: str, al
     what = "; ".join(f"{t} {p:.2g}" for t, p in blocked.items())
     return (f"training.seeds: with K = {k} models per arm and {adjust} over {n} claims, the smallest adjusted "
             f"p-values the exact model-level tests can give are {what}, not below stats.alpha = {alpha:g}: "
-            f"no claim tested that way can be supported. K >= {enough} per arm lets every claim reach alpha.")
+            f"none of the study's claims tested that way can be supported (the grid's dose-response, specificity "
+            f"and control tests are adjusted in their own families). K >= {enough} per arm lets every claim reach alpha.")
