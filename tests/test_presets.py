@@ -106,3 +106,12 @@ def test_grid_presets_can_support_their_grid_claims(name):
     assert set(floors) >= expected
     assert all(p < cfg["stats"]["alpha"] for p in floors.values()), floors
     assert grid.design_note(design, 2, False, cfg["stats"]["adjust"], cfg["stats"]["alpha"])  # K = 2 is too few
+
+
+def test_largest_preset_plans_with_the_slurm_profile(tmp_path):
+    """The paper-scale blur-kinds grid (5 arms x K = 10, 21 test conditions: thousands of jobs) is
+    planned with the SLURM profile as it is, without submitting anything (dry run)."""
+    jobs = dry_run_jobs(tmp_path, REPO / "presets" / "blur-kinds-paper.yaml", "--profile", str(REPO / "profiles" / "slurm"))
+    assert jobs["train"] == 5 * 10 and jobs["evaluate"] == 50
+    assert jobs["saliency"] == 50 * 21 * 4  # models x (clear + 20 variants) x shards
+    assert jobs["grid"] == 1 and jobs["report"] == 1

@@ -47,6 +47,7 @@ ACCURACY_GRID_COLUMNS = ["arm", "train_variant", "test_variant", "strength", "n_
 SHIFT_GRID_COLUMNS = ["arm", "train_variant", "test_variant", "strength", "n_models", "n_images", "shift",
                       "noise_floor", "shift_beyond_noise", "sd_models", "ci_low", "ci_high", "p", "p_adj",
                       "adjust_method", "test", "ci_method"]
+GRID_TEST_COLUMNS = [*MODEL_COLUMNS, "family", "p_adj", "adjust_method", "adjust_family"]
 BETWEEN_GRID_COLUMNS = ["test_variant", "arm_a", "arm_b", "n_models", "n_images", "between", "within",
                         "between_minus_within", "ci_low", "ci_high", "p", "p_floor", "p_adj", "adjust_method", "test",
                         "ci_method"]
@@ -318,8 +319,8 @@ def between_grid(data: ModelData, design: GridDesign, n_boot: int = 2000, seed: 
 def grid_tests(data: ModelData | None, predictions: pd.DataFrame, arm_models: Mapping[str, Sequence[str]],
                design: GridDesign, *, paired: bool = False, n_boot: int = 2000, seed: int = 0,
                adjust: str = "holm") -> pd.DataFrame:
-    """The dose-response, specificity and control tests (:data:`MODEL_COLUMNS` plus ``family``,
-    ``p_adj``, ``adjust_method``, ``adjust_family``): p adjusted by ``adjust`` within each family.
+    """The dose-response, specificity and control tests (:data:`GRID_TEST_COLUMNS`): p adjusted
+    by ``adjust`` within each family.
     ``data`` None (no maps with noise floors): only the accuracy trends."""
     parts = [accuracy_trend_tests(predictions, arm_models, design, n_boot, seed)]
     claims = grid_claims(design)
@@ -327,7 +328,7 @@ def grid_tests(data: ModelData | None, predictions: pd.DataFrame, arm_models: Ma
         parts.append(model_level_tests(data, claims, paired=paired, n_boot=n_boot, seed=seed, subsets=["all"]))
     parts = [p for p in parts if len(p)]
     if not parts:
-        return pd.DataFrame(columns=[*MODEL_COLUMNS, "family", "p_adj", "adjust_method", "adjust_family"])
+        return pd.DataFrame(columns=GRID_TEST_COLUMNS)
     out = pd.concat(parts, ignore_index=True)
     out["family"] = out["claim_id"].map(claim_family)
     out["adjust_method"] = adjust
@@ -335,7 +336,7 @@ def grid_tests(data: ModelData | None, predictions: pd.DataFrame, arm_models: Ma
     out["p_adj"] = out.groupby("adjust_family")["p"].transform(lambda p: stats.adjust_pvalues(p, adjust))
     order = {f: i for i, f in enumerate(FAMILIES)}
     out = out.sort_values("family", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
-    return out
+    return out[GRID_TEST_COLUMNS]
 
 
 def accuracy_claims(design: GridDesign) -> list[Claim]:
