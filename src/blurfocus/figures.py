@@ -572,6 +572,7 @@ def grid_figure(accuracy: pd.DataFrame, shift: pd.DataFrame, path: str, dpi: int
         ax.set_title(title)
         fig.colorbar(im, ax=ax, fraction=0.05)
     axes[0].set_ylabel("training arm (trained on)")
+    fig.subplots_adjust(wspace=0.45)  # room for the right panel's arm labels
     _save(fig, path, dpi)
 
 
