@@ -235,3 +235,13 @@ def test_grid_tests_adjust_within_each_family():
     # merged into the tests table without touching the study's families
     merged = pd.concat([out.assign(unit="model")])
     assert (merged["unit"] == "model").all()
+
+
+def test_report_flags_an_arm_at_chance():
+    from blurfocus import report
+
+    acc = pd.DataFrame({"arm": ["naive", "expert", "ctl"], "train_variant": ["clear", "g", "n"],
+                        "test_variant": ["clear", "g", "n"], "accuracy": [0.96, 0.97, 0.50],
+                        "ci_low": [0.92, 0.95, 0.46], "ci_high": [0.99, 0.99, 0.54]})
+    assert report.untrained_arms(acc) == {"ctl": ("n", 0.5, 0.46, 0.54)}
+    assert report.untrained_arms(acc.iloc[:2]) == {}

@@ -132,5 +132,6 @@ def test_grid_end_to_end(grid_run):
         assert (results / "figures" / fig).stat().st_size > 5000, fig
     html = (results / "report.html").read_text()
     assert "Training conditions: arms x test variants" in html
-    assert "is not shown" in html or "specific to blur" in html  # the control verdict, in words
+    # the control verdict in words (the barely trained tiny control arm is usually at chance: said so)
+    assert any(t in html for t in ("is not shown", "specific to blur", "uninformative: the control arm is at chance"))
     assert "ImageNet-C severities scaled by 64/224" in html
