@@ -247,8 +247,7 @@ def accuracy_trend_tests(predictions: pd.DataFrame, arm_models: Mapping[str, Seq
                 ci = np.quantile(boot.mean(1), q)
                 ci_std = np.nanquantile(boot.mean(1) / bsd, q) if len(y) > 1 else [np.nan, np.nan]
             rows.append({
-                "claim_id": f"trend_accuracy:{arm}:{sweep.name}",
-                "claim": f"the {arm} model's accuracy falls with {sweep.name} strength",
+                "claim_id": _accuracy_claim(arm, sweep).claim_id, "claim": _accuracy_claim(arm, sweep).text,
                 "subset": "all", "test": "sign_flip_models",
                 "comparison": f"{arm}: minus the slope of accuracy over {', '.join(sweep.variants)}", "null": "slope 0",
                 "n": len(idx), "n_images": float(n), "mean": float(np.mean(acc[0][:, idx][0])),
@@ -339,13 +338,17 @@ def grid_tests(data: ModelData | None, predictions: pd.DataFrame, arm_models: Ma
     return out[GRID_TEST_COLUMNS]
 
 
+def _accuracy_claim(arm: str, s: Sweep) -> Claim:
+    """The claim that ``arm``'s accuracy falls over sweep ``s`` (its rows: :func:`accuracy_trend_tests`)."""
+    return Claim(f"trend_accuracy:{arm}:{s.name}", f"the {arm} model's accuracy falls with {s.name} strength",
+                 "trend", s.variants[0], arm, comparison=f"{arm}: minus the slope of accuracy", null="slope 0",
+                 measure=f"minus the slope of accuracy (fraction per unit of {s.param})", variants=s.variants,
+                 strengths=s.strengths)
+
+
 def accuracy_claims(design: GridDesign) -> list[Claim]:
     """The accuracy trend claims (their rows come from :func:`accuracy_trend_tests`)."""
-    return [Claim(f"trend_accuracy:{arm}:{s.name}", f"the {arm} model's accuracy falls with {s.name} strength",
-                  "trend", s.variants[0], arm, comparison=f"{arm}: minus the slope of accuracy", null="slope 0",
-                  measure=f"minus the slope of accuracy (fraction per unit of {s.param})", variants=s.variants,
-                  strengths=s.strengths)
-            for s in design.sweeps for arm in design.arms]
+    return [_accuracy_claim(arm, s) for s in design.sweeps for arm in design.arms]
 
 
 def all_claims(design: GridDesign) -> list[Claim]:
