@@ -10,11 +10,13 @@ timing does not depend on them, or ``--weights imagenet``) is explained for both
   its best ``nt_samples_batch_size`` (searched first);
 - ``before``: the engine as it was (:func:`blurfocus.smoothgrad.freeze`: frozen, channels-last;
   one forward and one batched backward for the two targets per chunk);
-- ``after``: the engine's default path (:func:`blurfocus.smoothgrad.prepare_model`: BatchNorm
-  folded into the convolutions, then frozen, channels-last).
+- ``folded``: BatchNorm folded into the convolutions (:func:`blurfocus.smoothgrad.prepare_model`),
+  then frozen, channels-last, still with the batched backward;
+- ``after``: the engine's default path: folded as above, and one backward pass per target on the
+  kept graph instead of the vmapped batched one (the same maps).
 
-Repeats are interleaved (captum, before, after, captum, ...) and the best of ``--reps`` is kept,
-so load from other processes hits all three alike. Reported per model: images/s, achieved GFLOP/s
+Repeats are interleaved (captum, before, folded, after, captum, ...) and the best of ``--reps`` is kept,
+so load from other processes hits all engines alike. Reported per model: images/s, achieved GFLOP/s
 (forward + two input-gradient backwards, FLOPs of the unfolded model counted with torch's
 FlopCounterMode, the same work for all three) and its share of the measured fp32 matmul rate,
 the backward/forward cost ratio of a chunk before and after, and the agreement of the ``after``
@@ -24,6 +26,12 @@ skipped with the reason.
 
     python benchmarks/bench_saliency.py [--models alexnet:224 efficientnet_lite0:160 efficientnet_lite0:224]
         [--images 4] [--samples 25 50] [--threads 2] [--reps 3] [--device cpu] [--skip-bf16]
+        [--chunks 25 50 100]
+
+With ``--chunks``, the ``after`` engine is also timed at each chunk size (noisy copies per forward
+and backward, the config's ``saliency.batch_size``; interleaved repeats) at the first ``--samples``
+value, with the agreement of the maps across chunk sizes (float rounding only: every image's noise
+is drawn for the image, not for the chunk).
 
 The last lines printed are the ratios per model, in the order given (EfficientNet-Lite0 last by
 default).
@@ -47,7 +55,8 @@ from blurfocus.smoothgrad_settings import SmoothGradSettings  # noqa: E402
 from machine import cpu_description  # noqa: E402  (benchmarks/machine.py)
 
 PETS = Path(__file__).resolve().parents[2] / "shared" / "data" / "pets-mini"
-ENGINES = ("captum", "before", "after")
+ENGINES = ("captum", "before", "folded", "after")
+BATCHED = {"before": True, "folded": True, "after": False}  # backward: vmapped over the targets, or one per target
 
 
 def load_images(n: int, size: int) -> tuple[torch.Tensor, list[str]]:
@@ -159,8 +168,9 @@ def bench_model(arch: str, size: int, args, device: torch.device, mm: float) -> 
     base.eval()
     engines = {
         "before": smoothgrad.freeze(copy.deepcopy(base)).to(device),
-        "after": smoothgrad.prepare_model(copy.deepcopy(base)).to(device),
+        "folded": smoothgrad.prepare_model(copy.deepcopy(base)).to(device),
     }
+    engines["after"] = engines["folded"]  # the same model; after differs in its backward
     captum_model = copy.deepcopy(base).to(device).eval()  # as a Captum user has it
     n_bn = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in base.modules())
     n_bn_after = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in engines["after"].modules())
@@ -180,7 +190,8 @@ def bench_model(arch: str, size: int, args, device: torch.device, mm: float) -> 
         sigma = float(settings.sigma)
 
         def ours(e, settings=settings):
-            return smoothgrad.saliency_maps(engines[e], x, ids, labels, settings, device=device)["map"]
+            return smoothgrad.saliency_maps(engines[e], x, ids, labels, settings, device=device,
+                                            batched=BATCHED[e])["map"]
 
         def captum(bs, n=n, sigma=sigma):
             nt = NoiseTunnel(Saliency(captum_model))
@@ -197,21 +208,44 @@ def bench_model(arch: str, size: int, args, device: torch.device, mm: float) -> 
             if t < best_t:
                 best_bs, best_t = bs, t
         m_before, m_after = ours("before"), ours("after")  # warm-up, and the maps compared below
-        fns = {"captum": lambda: captum(best_bs), "before": lambda: ours("before"), "after": lambda: ours("after")}
+        print(f"{head} n={n}: after (per-target backward) vs folded (batched) maps: "
+              f"{'identical' if torch.equal(ours('folded'), m_after) else agreement(m_after, ours('folded'))}")
+        fns = {"captum": lambda: captum(best_bs), **{e: (lambda e=e: ours(e)) for e in ENGINES[1:]}}
         best = {e: float("inf") for e in ENGINES}
         for _ in range(args.reps):  # interleaved
             for e in ENGINES:
                 best[e] = min(best[e], timed(fns[e], device))
         ips = {e: len(ids) / best[e] for e in ENGINES}
         print(f"{head} n={n}: Captum NoiseTunnel (nt_samples_batch_size={best_bs}): {ips['captum']:.3f} images/s")
-        for e in ("before", "after"):
+        for e in ENGINES[1:]:
             gf = fl * n * ips[e] / 1e9
             print(f"{head} n={n}: blurfocus {e}: {ips[e]:.3f} images/s, {gf:.1f} GFLOP/s = {100 * gf / mm:.0f}% of the matmul rate")
         print(f"{head} n={n}: after vs before maps: {agreement(m_after, m_before)}")
         line = (f"RATIO {head} n={n}: after/before {ips['after'] / ips['before']:.2f}, "
-                f"after/Captum {ips['after'] / ips['captum']:.2f}, before/Captum {ips['before'] / ips['captum']:.2f}")
+                f"after/Captum {ips['after'] / ips['captum']:.2f}, before/Captum {ips['before'] / ips['captum']:.2f}, "
+                f"folded/before {ips['folded'] / ips['before']:.2f}, after/folded {ips['after'] / ips['folded']:.2f}")
         print(line)
         lines.append(line)
+    if args.chunks:
+        n = args.samples[0]
+        runs = {bs: SmoothGradSettings(n_samples=n, batch_size=bs, sigma_range="space") for bs in args.chunks}
+
+        def chunked(bs):
+            return smoothgrad.saliency_maps(engines["after"], x, ids, labels, runs[bs], device=device)["map"]
+
+        ref = chunked(args.chunks[0])  # warm-up of the first; the maps must not depend on the chunk size
+        for bs in args.chunks[1:]:
+            print(f"{head} chunk {bs} vs {args.chunks[0]} maps: {agreement(chunked(bs), ref)}")
+        tbest = {bs: float("inf") for bs in args.chunks}
+        for _ in range(args.reps):  # interleaved
+            for bs in args.chunks:
+                tbest[bs] = min(tbest[bs], timed(lambda bs=bs: chunked(bs), device))
+        fastest = min(tbest, key=tbest.get)
+        for bs in args.chunks:
+            print(f"{head} n={n} after, chunk {bs} noisy copies: {len(ids) / tbest[bs]:.3f} images/s "
+                  f"({tbest[fastest] / tbest[bs]:.2f} of the fastest)")
+        lines.append(f"CHUNK {head} n={n}: fastest chunk {fastest} noisy copies; "
+                     + ", ".join(f"{bs}: {tbest[fastest] / tbest[bs]:.2f}" for bs in args.chunks))
     if not args.skip_bf16:
         ok, why = bf16_capable(device)
         if not ok:
@@ -242,6 +276,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--weights", default="none", help="none (default) or imagenet")
     ap.add_argument("--skip-bf16", action="store_true", help="skip the bf16 comparison")
+    ap.add_argument("--chunks", type=int, nargs="*", default=[],
+                    help="also time the after engine at these chunk sizes (noisy copies per forward/backward, "
+                         "saliency.batch_size), n = the first of --samples, e.g. 25 50 100")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -254,7 +291,7 @@ def main() -> None:
         arch, _, size = entry.partition(":")
         lines += bench_model(arch, int(size or 224), args, device, mm)
     print("\n== summary (images/s ratios; best of interleaved repeats)")
-    for line in lines:
+    for line in sorted(lines, key=lambda ln: ln.startswith("RATIO")):  # the ratios last
         print(line)
 
 

@@ -1,5 +1,5 @@
-"""The SmoothGrad engine (Smilkov et al., 2017): input-gradient maps of a frozen model, batched,
-per-image seeded. Settings: :mod:`blurfocus.smoothgrad_settings`; storage: :mod:`blurfocus.mapstore`.
+"""The SmoothGrad engine (Smilkov et al., 2017): input-gradient maps of a frozen model, noisy
+copies streamed in chunks, per-image seeded. Settings: :mod:`blurfocus.smoothgrad_settings`; storage: :mod:`blurfocus.mapstore`.
 
 Conventions
 -----------
@@ -119,8 +119,12 @@ def prepare_model(model: nn.Module, *, fold_bn: bool = True, channels_last: bool
 def _input_gradients(out: torch.Tensor, inp: torch.Tensor, targets: torch.Tensor, batched: bool) -> torch.Tensor:
     """Gradients (T, B, C, H, W) of out[b, targets[b, t]] with respect to inp, for each t.
 
-    ``batched`` runs the T backward passes as one vmapped pass (``is_grads_batched``), which
-    turns T small backward passes into one with T times larger operations.
+    ``batched=False`` (the engine's default) runs one backward pass per target on the kept
+    graph; ``batched=True`` runs the T passes as one vmapped pass (``is_grads_batched``). Both
+    give the same gradients bit for bit (tests/test_saliency.py); per target is the faster on the
+    CPUs measured, 1.03x on AlexNet and 1.5x on EfficientNet-Lite0 at a 50-copy chunk, where
+    vmap's batching of the backward spends a third of its time concatenating
+    (benchmarks/profile_saliency.py, docs/benchmarks.md).
     """
     n_t = targets.shape[1]
     rows = torch.arange(out.shape[0], device=out.device)
@@ -145,16 +149,16 @@ def smoothgrad_attributions(
     settings: SmoothGradSettings,
     device: torch.device | str = "cpu",
     *,
-    batched: bool = True,
+    batched: bool = False,
     channels_last: bool = True,
 ) -> torch.Tensor:
     """Attributions (N, T, C, H, W) of images x (N, C, H, W) in [0, 1].
 
     ``targets`` (N, T) holds the T class indices to explain per image; ``noise[i]`` is the
     (n, C, H, W) noise tensor of image i (already scaled by σ). Samples of all images are
-    streamed in chunks of ``settings.batch_size`` through one forward pass and one batched
-    backward pass for the T targets (``batched=False``: T backward passes); parameters get no
-    gradients. Inputs are channels-last unless ``channels_last=False``.
+    streamed in chunks of ``settings.batch_size`` through one forward pass and one backward pass
+    per target (``batched=True``: one vmapped backward pass for the T targets, same result);
+    parameters get no gradients. Inputs are channels-last unless ``channels_last=False``.
     """
     device = torch.device(device)
     n_img, n_t = targets.shape
@@ -209,13 +213,15 @@ def saliency_maps(
     device: torch.device | str = "cpu",
     num_classes: int | None = None,
     noise_sigma: torch.Tensor | None = None,
+    batched: bool = False,
 ) -> dict[str, torch.Tensor]:
     """SmoothGrad maps of a batch of images x (N, C, H, W) in [0, 1] (noise of image i seeded by
     (seed, stream, draw, id)).
 
     ``noise_sigma`` (N,) is the absolute noise std of each image, ``sigma_abs(clear, settings)``
     of the clear versions of the images; it must be passed when x is blurred. Default:
-    ``sigma_abs(x, settings)``, right only when x holds the clear images.
+    ``sigma_abs(x, settings)``, right only when x holds the clear images. ``batched``: see
+    :func:`smoothgrad_attributions` (an execution choice; the maps are the same).
 
     Returns ``map`` (N, H, W) float32 (CPU), ``pred`` (N,), ``prob`` (N,) (softmax probability
     of the predicted class on the clean image), ``prob_label`` (N,) and ``sigma_abs`` (N,).
@@ -242,7 +248,7 @@ def saliency_maps(
         image_noise(image_ids[i], x.shape[1:], settings.n_samples, settings.seed, draw, stream) * sig[i]
         for i in range(len(x))
     ]
-    attr = smoothgrad_attributions(model, x, targets, noise, settings, device)
+    attr = smoothgrad_attributions(model, x, targets, noise, settings, device, batched=batched)
     maps = reduce_channels(attr, settings.reduce).sum(1).float().cpu()
     lab = torch.as_tensor(list(labels), dtype=torch.long)
     return {
