@@ -6,8 +6,9 @@
 # 1. nvidia-smi, torch / CUDA / cuDNN versions, the GPU torch sees, which Python packages are there.
 # 2. benchmarks/bench_saliency.py --device cuda: AlexNet 224x224 and EfficientNet-Lite0 at 160 and
 #    224 (SAL_MODELS), 32 images, n = 25 and 50 noisy samples: Captum, the engine before the speed
-#    work (no BatchNorm folding) and after (folded, the default path), side by side, plus the bf16
-#    path and its map agreement with fp32. bench_saliency needs captum: when it is
+#    work (no BatchNorm folding, batched backward), folded with the batched backward, and after
+#    (folded, one backward per target: the default path), side by side, a chunk-size sweep
+#    (SAL_CHUNKS), plus the bf16 path and its map agreement with fp32. bench_saliency needs captum: when it is
 #    missing, one quick `pip install captum` is tried (ALLOW_PIP=0 skips it; it fails fast
 #    offline); if captum is still missing, a SmoothGrad-only timing (no Captum comparison) runs.
 # 3. benchmarks/bench_training.py --device cuda: fine_tune fed from the uint8 cache against the
@@ -17,7 +18,7 @@
 #
 # Environment (for a smoke test on a machine without a GPU: DEVICE=cpu and small sizes):
 #   DEVICE (cuda)  PYTHON (python)  THREADS (8)  SAL_IMAGES (32)  SAL_SAMPLES ("25 50")
-#   SAL_MODELS ("alexnet:224 efficientnet_lite0:160 efficientnet_lite0:224")
+#   SAL_MODELS ("alexnet:224 efficientnet_lite0:160 efficientnet_lite0:224")  SAL_CHUNKS ("64 200 800")
 #   TRAIN_IMAGES_96 (8000)  TRAIN_IMAGES_224 (2000)  ALLOW_PIP (1)
 set -euo pipefail
 
@@ -30,6 +31,7 @@ THREADS="${THREADS:-8}"
 SAL_IMAGES="${SAL_IMAGES:-32}"
 SAL_SAMPLES="${SAL_SAMPLES:-25 50}"
 SAL_MODELS="${SAL_MODELS:-alexnet:224 efficientnet_lite0:160 efficientnet_lite0:224}"
+SAL_CHUNKS="${SAL_CHUNKS:-64 200 800}"
 TRAIN_IMAGES_96="${TRAIN_IMAGES_96:-8000}"
 TRAIN_IMAGES_224="${TRAIN_IMAGES_224:-2000}"
 ALLOW_PIP="${ALLOW_PIP:-1}"
@@ -108,10 +110,10 @@ if ! "$PYTHON" -c "import captum" 2> /dev/null; then
     fi
 fi
 
-# shellcheck disable=SC2086  # SAL_SAMPLES and SAL_MODELS are lists
+# shellcheck disable=SC2086  # SAL_SAMPLES, SAL_MODELS and SAL_CHUNKS are lists
 if [ "$HAVE_CAPTUM" = 1 ]; then
     step saliency 240 "$PYTHON" benchmarks/bench_saliency.py --device "$DEVICE" --models $SAL_MODELS \
-        --images "$SAL_IMAGES" --samples $SAL_SAMPLES --threads "$THREADS"
+        --images "$SAL_IMAGES" --samples $SAL_SAMPLES --threads "$THREADS" --chunks $SAL_CHUNKS
 else
     step saliency-no-captum 120 "$PYTHON" - "$DEVICE" "$SAL_IMAGES" "$THREADS" $SAL_SAMPLES <<'EOF'
 # blurfocus SmoothGrad alone (Captum missing): AlexNet 224 and EfficientNet-Lite0 160, both
