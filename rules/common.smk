@@ -16,6 +16,7 @@ export_source_path(SRC)  # PYTHONPATH for the jobs' scripts
 from blurfocus.codeversion import code_version as _script_code_version  # noqa: E402
 from blurfocus.config import ConfigError, validate_config  # noqa: E402
 from blurfocus import arms, grid, ids, modeltests, seeding  # noqa: E402
+from blurfocus.train_settings import TrainSettings  # noqa: E402
 
 # ---------------------------------------------------------------- config validation
 try:
@@ -111,6 +112,17 @@ def get_training_seeds(wildcards, role=None):
     return seeding.training_seeds(
         role or wildcards.role, int(wildcards.seed), TRAIN["design"], TRAIN["init_seed"]
     )
+
+
+# the model to fine-tune (arch, weights, trainable), one canonical JSON param
+MODEL = as_json({key: config["model"][key] for key in ("arch", "weights", "trainable")})
+
+
+def get_train_params(wildcards, role=None, **overrides):
+    """One model's fine-tuning settings (train_settings.TrainSettings) as canonical JSON: the
+    training section, the model's stream seed, and overrides (e.g. epochs, keep)."""
+    stream_seed = get_training_seeds(wildcards, role)[1]
+    return TrainSettings.from_config(TRAIN, stream_seed, **overrides).to_json()
 
 
 def models_all():

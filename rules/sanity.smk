@@ -46,21 +46,13 @@ rule train_shuffled:
     params:
         role="shuffled",
         permute_labels=True,
-        arch=config["model"]["arch"],
-        weights=config["model"]["weights"],
-        trainable=as_json(config["model"]["trainable"]),
+        model=MODEL,
         train_variant="clear",
-        epochs=SANITY["shuffled_epochs"],
-        batch_size=TRAIN["batch_size"],
-        optimizer=TRAIN["optimizer"],
-        lr=TRAIN["lr"],
-        momentum=TRAIN["momentum"],
-        weight_decay=TRAIN["weight_decay"],
-        keep="last",
-        hflip=TRAIN["hflip"],
         # the naive replicate's own seeds: it differs from naive-s{seed} only in the permuted labels
+        training=lambda wc: get_train_params(
+            wc, "naive", epochs=SANITY["shuffled_epochs"], keep="last"
+        ),
         init_seed=lambda wc: get_training_seeds(wc, "naive")[0],
-        stream_seed=lambda wc: get_training_seeds(wc, "naive")[1],
         device=config["device"],
         code=code_version("train.py"),
     script:

@@ -20,20 +20,10 @@ rule train:
     resources:
         gpu=GPU,
     params:
-        arch=config["model"]["arch"],
-        weights=config["model"]["weights"],
-        trainable=as_json(config["model"]["trainable"]),
+        model=MODEL,
         train_variant=lambda wc: train_variant(wc.role),
-        epochs=TRAIN["epochs"],
-        batch_size=TRAIN["batch_size"],
-        optimizer=TRAIN["optimizer"],
-        lr=TRAIN["lr"],
-        momentum=TRAIN["momentum"],
-        weight_decay=TRAIN["weight_decay"],
-        keep=TRAIN["keep"],
-        hflip=TRAIN["hflip"],
+        training=lambda wc: get_train_params(wc),
         init_seed=lambda wc: get_training_seeds(wc)[0],
-        stream_seed=lambda wc: get_training_seeds(wc)[1],
         device=config["device"],
         code=code_version("train.py"),
     script:

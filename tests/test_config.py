@@ -209,3 +209,25 @@ def test_rules_fill_no_defaults_themselves():
     text = "".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
     for pattern in ('["size"] or', '["limit_per_class"] or', '["url"] or', '["path"] or', '] or '):
         assert pattern not in text, pattern
+
+
+def test_train_settings_from_config_json_roundtrip_and_errors():
+    """One model's fine-tuning settings: from the validated training section, its stream seed and
+    overrides (the data-randomization model's epochs and keep), through canonical JSON and back."""
+    from blurfocus.config import validate_config
+    from blurfocus.train_settings import TrainSettings
+
+    section = validate_config({"training": {"epochs": 3, "lr": 0.001, "optimizer": "sgd", "seeds": [0, 1]}})["training"]
+    s = TrainSettings.from_config(section, 1234)
+    assert (s.epochs, s.lr, s.optimizer, s.seed, s.keep, s.hflip) == (3, 0.001, "sgd", 1234, "best", False)
+    assert TrainSettings.from_json(s.to_json()) == s
+    assert s.to_json() == TrainSettings.from_config(dict(reversed(list(section.items()))), 1234).to_json()  # canonical
+    shuffled = TrainSettings.from_config(section, 1234, epochs=1, keep="last")
+    assert (shuffled.epochs, shuffled.keep, shuffled.lr) == (1, "last", 0.001)
+    assert s.key() != shuffled.key() and s.key() == TrainSettings.from_json(s.to_json()).key()
+    with pytest.raises(ValueError, match="unknown overrides"):
+        TrainSettings.from_config(section, 1, epoch=2)
+    with pytest.raises(ValueError, match="expected the keys"):
+        TrainSettings.from_json('{"epochs": 1}')
+    with pytest.raises(ValueError, match="not JSON"):
+        TrainSettings.from_json("epochs=1")

@@ -10,8 +10,6 @@ best weights so far are kept in a companion file written only when validation im
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,24 +22,7 @@ from torch import nn
 from .data import to_unit_float
 from .models import freeze_batchnorm_of_frozen
 from .seeding import stable_seed
-
-
-@dataclass
-class TrainSettings:
-    epochs: int
-    batch_size: int
-    optimizer: str
-    lr: float
-    momentum: float
-    weight_decay: float
-    seed: int
-    keep: str = "best"
-    hflip: bool = False
-
-    def key(self, extra: dict[str, Any] | None = None) -> str:
-        """Hash of the settings (plus ``extra``) that a resume file must match."""
-        blob = json.dumps({**self.__dict__, **(extra or {})}, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+from .train_settings import TrainSettings
 
 
 @dataclass

@@ -12,6 +12,7 @@ import torch
 
 from blurfocus import data, figures, ingest, models, runtime, train
 from blurfocus.runtime import run_job
+from blurfocus.train_settings import TrainSettings
 
 
 def file_digest(path):
@@ -24,6 +25,9 @@ def file_digest(path):
 
 def main(sm, log):
     p, wc = sm.params, sm.wildcards
+    spec = json.loads(p.model)  # arch, weights, trainable
+    arch, weights = spec["arch"], spec["weights"]
+    settings = TrainSettings.from_json(p.training)  # seed: this model's stream seed
     device = models.resolve_device(p.device)
     manifest = pd.read_parquet(sm.input.manifest)
     classes = manifest.drop_duplicates("label").sort_values("label")["class_name"].tolist()
@@ -40,16 +44,12 @@ def main(sm, log):
         train_y = train.permute_labels(train_y, seed)
         log(f"training labels permuted (seed {seed}); class counts kept: {torch.bincount(train_y).tolist()}")
     torch.manual_seed(p.init_seed)  # this model's initialization (seeding.training_seeds)
-    model, pre = models.build_model(p.arch, p.weights, len(classes))
-    trainable = models.set_trainable(model, json.loads(p.trainable), pre["head"])
+    model, pre = models.build_model(arch, weights, len(classes))
+    trainable = models.set_trainable(model, spec["trainable"], pre["head"])
     n_params = sum(q.numel() for n, q in model.net.named_parameters() if n in set(trainable))
-    log(f"{role}-s{seed}: {p.arch} (weights {p.weights}, init seed {p.init_seed}, stream seed {p.stream_seed}) on {p.train_variant} images, "
+    log(f"{role}-s{seed}: {arch} (weights {weights}, init seed {p.init_seed}, stream seed {settings.seed}) on {p.train_variant} images, "
         f"{len(train_x)} train / {len(val_x)} val, {n_params} trainable parameters, device {device}")
-    settings = train.TrainSettings(
-        epochs=p.epochs, batch_size=p.batch_size, optimizer=p.optimizer, lr=p.lr,
-        momentum=p.momentum, weight_decay=p.weight_decay, seed=p.stream_seed, keep=p.keep, hflip=p.hflip,
-    )
-    key = settings.key({"arch": p.arch, "weights": p.weights, "trainable": p.trainable, "init_seed": p.init_seed,
+    key = settings.key({"arch": arch, "weights": weights, "trainable": spec["trainable"], "init_seed": p.init_seed,
                         "train": file_digest(sm.input.train), "val": file_digest(sm.input.val),
                         "device": device.type, "code": p.code})
     resume = Path(sm.output.model).with_name("resume.pt")
@@ -58,9 +58,9 @@ def main(sm, log):
                              resume_path=resume, resume_key=key, log_fn=log)
     seconds = time.perf_counter() - t0
     meta = {
-        "arch": p.arch, "weights": p.weights, "classes": classes,
+        "arch": arch, "weights": weights, "classes": classes,
         "input_size": int(train_x.shape[-1]), "mean": pre["mean"], "std": pre["std"],
-        "role": role, "seed": seed, "init_seed": p.init_seed, "stream_seed": p.stream_seed, "train_variant": p.train_variant,
+        "role": role, "seed": seed, "init_seed": p.init_seed, "stream_seed": settings.seed, "train_variant": p.train_variant,
         "kept": settings.keep, "epoch": result.kept_epoch, "val_accuracy": result.val_accuracy,
         "versions": runtime.versions(), "device": runtime.device_description(device),
     }

@@ -1,0 +1,66 @@
+"""The fine-tuning settings of one model: one object, built from the config's ``training``
+section and the model's stream seed, handed to the training job as one canonical JSON string (no
+torch here, so the Snakefile can build it; :mod:`blurfocus.train` runs it).
+
+Fields: ``epochs``; ``batch_size`` (images per optimizer step); ``optimizer`` (adam, adamw,
+sgd), ``lr``, ``momentum`` (sgd only), ``weight_decay``; ``seed`` (the model's stream seed: data
+order, dropout, flips; :func:`blurfocus.seeding.training_seeds`); ``keep`` (``best``: the epoch
+with the highest validation accuracy, or ``last``); ``hflip`` (random horizontal flips).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+
+@dataclass
+class TrainSettings:
+    """Fine-tuning settings of one model (see the module docstring)."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    seed: int
+    keep: str = "best"
+    hflip: bool = False
+
+    def key(self, extra: dict[str, Any] | None = None) -> str:
+        """Hash of the settings (plus ``extra``) that a resume file must match."""
+        blob = json.dumps({**self.__dict__, **(extra or {})}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], seed: int, **overrides: Any) -> TrainSettings:
+        """The settings of one model from the config's ``training`` section (other keys there,
+        e.g. ``seeds``, ``design``, are not per-model settings and are ignored), its stream
+        ``seed``, and ``overrides`` (e.g. the data-randomization model's ``epochs``, ``keep``)."""
+        names = {f.name for f in fields(cls)} - {"seed"}
+        unknown = set(overrides) - names
+        if unknown:
+            raise ValueError(f"TrainSettings: unknown overrides {sorted(unknown)}")
+        values = {k: v for k, v in section.items() if k in names}
+        return cls(**{**values, **overrides, "seed": int(seed)})
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, no spaces): a stable Snakemake param."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainSettings:
+        """Inverse of :meth:`to_json`; a clear error for anything else."""
+        try:
+            raw = json.loads(text)
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"training settings: not JSON ({exc}): {text!r:.200}") from None
+        names = {f.name for f in fields(cls)}
+        if not isinstance(raw, dict) or set(raw) != names:
+            got = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
+            raise ValueError(f"training settings: expected the keys {sorted(names)}, got {got}; "
+                             "build them with TrainSettings.from_config(config['training'], seed).to_json()")
+        return cls(**raw)
