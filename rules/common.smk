@@ -152,6 +152,39 @@ def get_dataset_path():
     return DATASET["path"]  # oxford_pets' default filled by blurfocus.config
 
 
+# the replicate design of the model-level tests (null_tests, grid), one canonical JSON param
+REPLICATES = as_json(
+    {
+        "seeds": SEEDS,
+        "draws": SAL["draws"],
+        "replicate_draws": SAL["replicate_draws"],
+        "design": TRAIN["design"],
+    }
+)
+
+
+def get_stats_params(*keys):
+    """The stats settings (keys of the stats section) that a step uses, as one canonical JSON
+    param; a change of another stats key does not rerun that step."""
+    return as_json({key: config["stats"][key] for key in keys})
+
+
+def get_ingest_params():
+    """The data set to ingest, one canonical JSON param: source, resolved path, url, classes,
+    split fractions, split seed, image size, minimum size and per-class limit."""
+    keys = (
+        "source",
+        "url",
+        "classes",
+        "split",
+        "seed",
+        "image_size",
+        "min_size",
+        "limit_per_class",
+    )
+    return as_json({"path": get_dataset_path(), **{key: DATASET[key] for key in keys}})
+
+
 def get_blur_spec(wildcards):
     return as_json(BLUR["variants"][wildcards.variant])
 

@@ -7,16 +7,7 @@ rule synthetic_data:
     conda:
         "../envs/torch.yaml"
     params:
-        n_per_class=DATASET["synthetic"]["n_per_class"],
-        size=DATASET["synthetic"]["size"],
-        texture_size=DATASET["synthetic"]["texture_size"],
-        texture_period=DATASET["synthetic"]["texture_period"],
-        texture_contrast=DATASET["synthetic"]["texture_contrast"],
-        shape_size=DATASET["synthetic"]["shape_size"],
-        shape_aspect=DATASET["synthetic"]["shape_aspect"],
-        shape_contrast=DATASET["synthetic"]["shape_contrast"],
-        background_noise=DATASET["synthetic"]["background_noise"],
-        seed=DATASET["synthetic"]["seed"],
+        spec=as_json(DATASET["synthetic"]),  # blurfocus.synthetic.generate's arguments
         code=code_version("synthetic.py"),
     script:
         "../workflow/scripts/synthetic.py"
@@ -38,15 +29,7 @@ rule ingest:
         "../envs/torch.yaml"
     threads: THREADS
     params:
-        source=DATASET["source"],
-        path=get_dataset_path(),
-        url=DATASET["url"],
-        classes=as_json(DATASET["classes"]),
-        split=as_json(DATASET["split"]),
-        seed=DATASET["seed"],
-        image_size=DATASET["image_size"],
-        min_size=DATASET["min_size"],
-        limit_per_class=DATASET["limit_per_class"],
+        dataset=get_ingest_params(),
         code=code_version("ingest.py"),
     script:
         "../workflow/scripts/ingest.py"

@@ -21,13 +21,8 @@ rule grid:
     threads: 1
     params:
         design=GRID.to_json(),
-        seeds=as_json(SEEDS),
-        draws=SAL["draws"],
-        replicate_draws=SAL["replicate_draws"],
-        training_design=TRAIN["design"],
-        bootstrap=config["stats"]["bootstrap"],
-        adjust=config["stats"]["adjust"],
-        seed=config["stats"]["seed"],
+        replicates=REPLICATES,
+        stats=get_stats_params("adjust", "bootstrap", "seed"),
         code=code_version("grid_tables.py"),
     script:
         "../workflow/scripts/grid_tables.py"

@@ -60,14 +60,8 @@ rule null_tests:
     threads: 1
     params:
         test_blurs=as_json(TEST_BLURS),
-        seeds=as_json(SEEDS),
-        draws=SAL["draws"],
-        replicate_draws=SAL["replicate_draws"],
-        design=TRAIN["design"],
-        resamples=config["stats"]["resamples"],
-        bootstrap=config["stats"]["bootstrap"],
-        adjust=config["stats"]["adjust"],
-        seed=config["stats"]["seed"],
+        replicates=REPLICATES,
+        stats=get_stats_params("adjust", "bootstrap", "resamples", "seed"),
         code=code_version("null_tests.py"),
     script:
         "../workflow/scripts/null_tests.py"
@@ -130,10 +124,7 @@ rule claims:
     params:
         test_blurs=as_json(TEST_BLURS),
         seed=PRIMARY_SEED,
-        alpha=config["stats"]["alpha"],
-        resamples=config["stats"]["resamples"],
-        stats_seed=config["stats"]["seed"],
-        adjust=config["stats"]["adjust"],
+        stats=get_stats_params("adjust", "alpha", "resamples", "seed"),
         synthetic=DATASET["source"] == "synthetic",
         grid=GRID.to_json(),
         dpi=config["figures"]["dpi"],

@@ -2,6 +2,7 @@
 claims (all at the model level), known-answer scores, and their figures."""
 
 import json
+from types import SimpleNamespace
 
 import pandas as pd
 
@@ -11,23 +12,24 @@ from blurfocus.runtime import run_job
 
 def main(sm, log):
     p = sm.params
+    st = SimpleNamespace(**json.loads(p.stats))  # adjust, alpha, resamples, seed
     distances = pd.read_parquet(sm.input.distances)
     tests = pd.read_csv(sm.input.tests, sep="\t", dtype={"rank": str, "null": str})
     maps = pd.read_parquet(sm.input.maps)
     blurs = json.loads(p.test_blurs)
     claim_list = modeltests.study_claims(blurs) + grid.all_claims(grid.GridDesign.from_json(p.grid))
-    claims = analysis.claims_table(tests, claim_list, p.alpha)
+    claims = analysis.claims_table(tests, claim_list, st.alpha)
     claims.to_csv(sm.output.claims, sep="\t", index=False, float_format="%.6g")
     for r in claims.itertuples():
         log(f"{r.claim}: {r.verdict} ({r.reason}; estimate {r.estimate:.3g}, CI {r.ci_low:.3g} to {r.ci_high:.3g}, "
             f"p_adj {r.p_adj:.3g})")
     if p.synthetic and "shape_topk" in maps.columns:
-        known = analysis.known_answer_table(maps, p.seed, p.alpha, p.resamples, p.stats_seed, p.adjust)
+        known = analysis.known_answer_table(maps, p.seed, st.alpha, st.resamples, st.seed, st.adjust)
     else:
         known = pd.DataFrame(columns=["variant", "measure", "naive_mean", "expert_mean", "n"])
     known.to_csv(sm.output.known, sep="\t", index=False, float_format="%.6g")
     figures.known_answer_figure(known, sm.output.known_figure, dpi=p.dpi)
-    figures.null_figure(tests, distances, sm.output.null_figure, alpha=p.alpha, dpi=p.dpi)
+    figures.null_figure(tests, distances, sm.output.null_figure, alpha=st.alpha, dpi=p.dpi)
     figures.spread_figure(maps, sm.output.spread_figure, dpi=p.dpi)
 
 

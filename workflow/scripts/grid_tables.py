@@ -2,6 +2,7 @@
 tables with Multi-Bootstrap CIs, and the dose-response / specificity / control tests."""
 
 import json
+from types import SimpleNamespace
 
 import pandas as pd
 import pyarrow.dataset as pads
@@ -13,14 +14,16 @@ from blurfocus.runtime import run_job
 def main(sm, log):
     p = sm.params
     design = grid.GridDesign.from_json(p.design)
-    arm_models = grid.arm_model_ids(list(design.arms), json.loads(p.seeds))
+    rep = SimpleNamespace(**json.loads(p.replicates))  # seeds, draws, replicate_draws, design
+    st = SimpleNamespace(**json.loads(p.stats))  # adjust, bootstrap, seed
+    arm_models = grid.arm_model_ids(list(design.arms), rep.seeds)
     predictions = pd.concat([pd.read_parquet(f) for f in sm.input.predictions], ignore_index=True)
-    accuracy = grid.accuracy_grid(predictions, arm_models, design, n_boot=p.bootstrap, seed=p.seed)
+    accuracy = grid.accuracy_grid(predictions, arm_models, design, n_boot=st.bootstrap, seed=st.seed)
     accuracy.to_csv(sm.output.accuracy, sep="\t", index=False, float_format="%.6g")
     log("accuracy (mean over models):\n" + accuracy.pivot(index="arm", columns="test_variant",
                                                           values="accuracy").to_string())
     data = None
-    if len(json.loads(p.seeds)) >= 2 and p.replicate_draws >= 2 and p.draws >= 2:
+    if len(rep.seeds) >= 2 and rep.replicate_draws >= 2 and rep.draws >= 2:
         maps = pads.dataset(list(sm.input.shards), format="parquet").to_table(
             columns=["image_id", "label", "class_name", "model", "variant", "draw", "topk_rows", "topk_cols"]
         ).to_pandas()
@@ -28,8 +31,8 @@ def main(sm, log):
         data = modeltests.build_model_data(maps, pd.read_parquet(sm.input.maps), arm_models, design.test_variants,
                                            names)
         log(f"grid data: {len(data.models)} models ({len(arm_models)} arms), {len(data.images)} images")
-        shift = grid.shift_grid(data, design, n_boot=p.bootstrap, seed=p.seed, adjust=p.adjust)
-        between = grid.between_grid(data, design, n_boot=p.bootstrap, seed=p.seed, adjust=p.adjust)
+        shift = grid.shift_grid(data, design, n_boot=st.bootstrap, seed=st.seed, adjust=st.adjust)
+        between = grid.between_grid(data, design, n_boot=st.bootstrap, seed=st.seed, adjust=st.adjust)
         log("focus shift beyond noise (px):\n" + shift.pivot(index="arm", columns="test_variant",
                                                              values="shift_beyond_noise").to_string())
     else:
@@ -39,8 +42,8 @@ def main(sm, log):
         between = pd.DataFrame(columns=grid.BETWEEN_GRID_COLUMNS)
     shift.to_csv(sm.output.shift, sep="\t", index=False, float_format="%.6g")
     between.to_csv(sm.output.between, sep="\t", index=False, float_format="%.6g")
-    tests = grid.grid_tests(data, predictions, arm_models, design, paired=p.training_design == "paired",
-                            n_boot=p.bootstrap, seed=p.seed, adjust=p.adjust)
+    tests = grid.grid_tests(data, predictions, arm_models, design, paired=rep.design == "paired",
+                            n_boot=st.bootstrap, seed=st.seed, adjust=st.adjust)
     tests.to_csv(sm.output.tests, sep="\t", index=False, float_format="%.6g")
     for r in tests.itertuples():
         log(f"[{r.family}] {r.claim_id}: estimate {r.estimate:.3g} (CI {r.ci_low:.3g} to {r.ci_high:.3g}), "
