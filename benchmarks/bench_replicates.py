@@ -118,25 +118,20 @@ def main() -> None:
         F.cross_entropy(model(xb), yb).backward()
         opt.step()
 
-    def separate():
+    def loops(order):  # the K replicates' steps in the given (replicate, step) order
         reps, opts = fresh()
         sync(device)
         t = time.perf_counter()
-        for r in range(k):
-            for s in range(steps):
-                step(reps[r], opts[r], x[r, s], y[r, s])
+        for r, s in order:
+            step(reps[r], opts[r], x[r, s], y[r, s])
         sync(device)
         return time.perf_counter() - t
 
-    def interleaved():
-        reps, opts = fresh()
-        sync(device)
-        t = time.perf_counter()
-        for s in range(steps):
-            for r in range(k):
-                step(reps[r], opts[r], x[r, s], y[r, s])
-        sync(device)
-        return time.perf_counter() - t
+    def separate():  # one replicate after the other, as K jobs
+        return loops([(r, s) for r in range(k) for s in range(steps)])
+
+    def interleaved():  # one step of each replicate in turn, in one process
+        return loops([(r, s) for s in range(steps) for r in range(k)])
 
     from torch.func import functional_call, grad, stack_module_state, vmap
 

@@ -136,6 +136,6 @@ def test_analysis_environment_scripts_need_no_torch():
     assert res.returncode == 0, res.stderr[-3000:]
 
 
-@pytest.mark.parametrize("module", ["mapstore", "topk", "selection", "smoothgrad_settings", "train_settings"])
+@pytest.mark.parametrize("module", ["mapstore", "topk", "selection", "smoothgrad_settings", "train_settings", "jobsettings"])
 def test_split_modules_are_torch_free(module):
     assert module in torch_free_modules()

@@ -14,9 +14,10 @@ Meaning of the fields (see :mod:`blurfocus.smoothgrad` for the engine):
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
+
+from .jobsettings import JobSettings
 
 MODES = ("smoothgrad", "smoothgrad_sq", "vargrad")
 REDUCTIONS = ("abs_sum", "sum", "abs_max", "l2")
@@ -31,8 +32,11 @@ SIGMA_REFERENCES = {
 
 
 @dataclass(frozen=True)
-class SmoothGradSettings:
+class SmoothGradSettings(JobSettings):
     """SmoothGrad parameters (see the module docstring for their meaning)."""
+
+    LABEL: ClassVar[str] = "SmoothGrad settings"
+    BUILD: ClassVar[str] = "SmoothGradSettings.from_config(config['saliency']).to_json()"
 
     n_samples: int = 25
     sigma: float = 0.15
@@ -77,24 +81,6 @@ class SmoothGradSettings:
         the defaults above)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in section.items() if k in names})
-
-    def to_json(self) -> str:
-        """Canonical JSON (sorted keys, no spaces): a stable Snakemake param."""
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> SmoothGradSettings:
-        """Inverse of :meth:`to_json`; a clear error for anything else."""
-        try:
-            raw = json.loads(text)
-        except (TypeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"SmoothGrad settings: not JSON ({exc}): {text!r:.200}") from None
-        names = {f.name for f in fields(cls)}
-        if not isinstance(raw, dict) or set(raw) != names:
-            got = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
-            raise ValueError(f"SmoothGrad settings: expected the keys {sorted(names)}, got {got}; "
-                             "build them with SmoothGradSettings.from_config(config['saliency']).to_json()")
-        return cls(**raw)
 
     def metadata(self) -> dict[str, Any]:
         """The settings plus where the noise lives and what σ refers to (for file metadata)."""

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Mapping
+
+from .jobsettings import JobSettings
 
 
 @dataclass
-class TrainSettings:
+class TrainSettings(JobSettings):
     """Fine-tuning settings of one model (see the module docstring)."""
+
+    LABEL: ClassVar[str] = "training settings"
+    BUILD: ClassVar[str] = "TrainSettings.from_config(config['training'], seed).to_json()"
 
     epochs: int
     batch_size: int
@@ -46,21 +51,3 @@ class TrainSettings:
             raise ValueError(f"TrainSettings: unknown overrides {sorted(unknown)}")
         values = {k: v for k, v in section.items() if k in names}
         return cls(**{**values, **overrides, "seed": int(seed)})
-
-    def to_json(self) -> str:
-        """Canonical JSON (sorted keys, no spaces): a stable Snakemake param."""
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> TrainSettings:
-        """Inverse of :meth:`to_json`; a clear error for anything else."""
-        try:
-            raw = json.loads(text)
-        except (TypeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"training settings: not JSON ({exc}): {text!r:.200}") from None
-        names = {f.name for f in fields(cls)}
-        if not isinstance(raw, dict) or set(raw) != names:
-            got = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
-            raise ValueError(f"training settings: expected the keys {sorted(names)}, got {got}; "
-                             "build them with TrainSettings.from_config(config['training'], seed).to_json()")
-        return cls(**raw)
