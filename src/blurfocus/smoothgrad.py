@@ -121,8 +121,8 @@ def _input_gradients(out: torch.Tensor, inp: torch.Tensor, targets: torch.Tensor
 
     ``batched=False`` (the engine's default) runs one backward pass per target on the kept
     graph; ``batched=True`` runs the T passes as one vmapped pass (``is_grads_batched``). Both
-    give the same gradients bit for bit (tests/test_saliency.py); per target is the faster on the
-    CPUs measured, 1.03x on AlexNet and 1.5x on EfficientNet-Lite0 at a 50-copy chunk, where
+    give the same gradients (bit for bit in every benchmark run; tests/test_saliency.py checks
+    them to float rounding); per target is the faster on the CPU measured, 1.03x on AlexNet and 1.5x on EfficientNet-Lite0 at a 50-copy chunk, where
     vmap's batching of the backward spends a third of its time concatenating
     (benchmarks/profile_saliency.py, docs/benchmarks.md).
     """
