@@ -207,9 +207,9 @@ def bench_model(arch: str, size: int, args, device: torch.device, mm: float) -> 
             t = timed(lambda: captum(bs), device)
             if t < best_t:
                 best_bs, best_t = bs, t
-        m_before, m_after = ours("before"), ours("after")  # warm-up, and the maps compared below
+        m_before, m_folded, m_after = ours("before"), ours("folded"), ours("after")  # warm-up; compared below
         print(f"{head} n={n}: after (per-target backward) vs folded (batched) maps: "
-              f"{'identical' if torch.equal(ours('folded'), m_after) else agreement(m_after, ours('folded'))}")
+              f"{'identical' if torch.equal(m_folded, m_after) else agreement(m_after, m_folded)}")
         fns = {"captum": lambda: captum(best_bs), **{e: (lambda e=e: ours(e)) for e in ENGINES[1:]}}
         best = {e: float("inf") for e in ENGINES}
         for _ in range(args.reps):  # interleaved

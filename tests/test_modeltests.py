@@ -223,3 +223,10 @@ def test_verdict_reason_names_an_unreachable_alpha():
     assert v == "inconclusive" and "0.071 after the adjustment" in why and "more replicates" in why
     v, why = analysis.verdict(0.2, 0.5, 2.0, 0.05, p_floor=1 / 256, p_adj_floor=9 / 256)
     assert "more replicates" not in why
+
+
+def test_model_level_tests_need_two_replicates_and_two_draws():
+    assert modeltests.has_noise_floors(2, 2, 2)
+    assert modeltests.has_noise_floors(8, 3, 2)
+    for args in ((1, 3, 2), (8, 1, 2), (8, 3, 1)):
+        assert not modeltests.has_noise_floors(*args), args

@@ -246,8 +246,9 @@ def accuracy_trend_tests(predictions: pd.DataFrame, arm_models: Mapping[str, Seq
                 bsd = boot.std(1, ddof=1)
                 ci = np.quantile(boot.mean(1), q)
                 ci_std = np.nanquantile(boot.mean(1) / bsd, q) if len(y) > 1 else [np.nan, np.nan]
+            claim = _accuracy_claim(arm, sweep)
             rows.append({
-                "claim_id": _accuracy_claim(arm, sweep).claim_id, "claim": _accuracy_claim(arm, sweep).text,
+                "claim_id": claim.claim_id, "claim": claim.text,
                 "subset": "all", "test": "sign_flip_models",
                 "comparison": f"{arm}: minus the slope of accuracy over {', '.join(sweep.variants)}", "null": "slope 0",
                 "n": len(idx), "n_images": float(n), "mean": float(np.mean(acc[0][:, idx][0])),

@@ -6,18 +6,30 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, fields
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, Mapping, TypeVar
 
 T = TypeVar("T", bound="JobSettings")
 
 
 class JobSettings:
-    """Mixin for a settings dataclass: :meth:`to_json` and its inverse :meth:`from_json`.
+    """Mixin for a settings dataclass: :meth:`from_config`, :meth:`to_json` and its inverse
+    :meth:`from_json`.
 
     ``LABEL`` names the settings in errors; ``BUILD`` says how a Snakefile builds them."""
 
     LABEL: ClassVar[str] = "settings"
     BUILD: ClassVar[str] = ""
+
+    @classmethod
+    def from_config(cls: type[T], section: Mapping[str, Any], **overrides: Any) -> T:
+        """The settings from a config section (its keys that are not fields, e.g. ``topk`` of
+        ``saliency`` or ``seeds`` of ``training``, are ignored; missing ones take the defaults),
+        then ``overrides`` (fields only)."""
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = set(overrides) - names
+        if unknown:
+            raise ValueError(f"{cls.LABEL}: unknown overrides {sorted(unknown)}")
+        return cls(**{**{k: v for k, v in section.items() if k in names}, **overrides})
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys, no spaces): a stable Snakemake param."""

@@ -55,6 +55,13 @@ MODEL_COLUMNS = [
 # ---------------------------------------------------------------------------- exact tests
 
 
+def has_noise_floors(n_replicates: int, draws: int, replicate_draws: int) -> bool:
+    """Whether the model-level tests can run: >= 2 replicate models per arm, and >= 2 SmoothGrad
+    draws on perturbed images for the first replicate (``saliency.draws``) and the others
+    (``saliency.replicate_draws``), the second draw being each model's noise floor."""
+    return n_replicates >= 2 and draws >= 2 and replicate_draws >= 2
+
+
 def sign_flip_test(y: Sequence[float], alternative: str = "greater",
                    n_resamples: int = 9999, seed: int = 0) -> tuple[float, float, float]:
     """(mean(y), p, p floor) of the sign-flip test of H0 "y is symmetric about 0".

@@ -14,8 +14,8 @@ Meaning of the fields (see :mod:`blurfocus.smoothgrad` for the engine):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 from .jobsettings import JobSettings
 
@@ -73,14 +73,6 @@ class SmoothGradSettings(JobSettings):
     def sigma_reference(self) -> str:
         """What ``sigma`` is a fraction of, in words (recorded in the map files' metadata)."""
         return SIGMA_REFERENCES[self.sigma_range]
-
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any]) -> SmoothGradSettings:
-        """The settings from the config's ``saliency`` section (other keys there, e.g. ``topk``,
-        ``shards``, ``draws``, are not SmoothGrad settings and are ignored; missing ones take
-        the defaults above)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in section.items() if k in names})
 
     def metadata(self) -> dict[str, Any]:
         """The settings plus where the noise lives and what σ refers to (for file metadata)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
 from .jobsettings import JobSettings
@@ -41,13 +41,10 @@ class TrainSettings(JobSettings):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @classmethod
-    def from_config(cls, section: Mapping[str, Any], seed: int, **overrides: Any) -> TrainSettings:
-        """The settings of one model from the config's ``training`` section (other keys there,
-        e.g. ``seeds``, ``design``, are not per-model settings and are ignored), its stream
-        ``seed``, and ``overrides`` (e.g. the data-randomization model's ``epochs``, ``keep``)."""
-        names = {f.name for f in fields(cls)} - {"seed"}
-        unknown = set(overrides) - names
-        if unknown:
-            raise ValueError(f"TrainSettings: unknown overrides {sorted(unknown)}")
-        values = {k: v for k, v in section.items() if k in names}
-        return cls(**{**values, **overrides, "seed": int(seed)})
+    def from_config(cls, section: Mapping[str, Any], seed: int, **overrides: Any) -> TrainSettings:  # type: ignore[override]
+        """The settings of one model from the config's ``training`` section (its other keys, e.g.
+        ``seeds``, ``design``, are not per-model settings), its stream ``seed``, and
+        ``overrides`` (e.g. the data-randomization model's ``epochs``, ``keep``)."""
+        if "seed" in overrides:
+            raise ValueError(f"{cls.LABEL}: unknown overrides ['seed'] (the stream seed is the seed argument)")
+        return super().from_config(section, **overrides, seed=int(seed))

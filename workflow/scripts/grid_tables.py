@@ -23,7 +23,7 @@ def main(sm, log):
     log("accuracy (mean over models):\n" + accuracy.pivot(index="arm", columns="test_variant",
                                                           values="accuracy").to_string())
     data = None
-    if len(rep.seeds) >= 2 and rep.replicate_draws >= 2 and rep.draws >= 2:
+    if modeltests.has_noise_floors(len(rep.seeds), rep.draws, rep.replicate_draws):
         maps = pads.dataset(list(sm.input.shards), format="parquet").to_table(
             columns=["image_id", "label", "class_name", "model", "variant", "draw", "topk_rows", "topk_cols"]
         ).to_pandas()

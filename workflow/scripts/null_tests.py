@@ -15,15 +15,14 @@ from blurfocus.runtime import run_job
 
 def model_level(sm, blurs, rep, st, log):
     """Model-level tests, or an empty table when the design has one replicate or one draw."""
-    seeds = rep.seeds
-    if len(seeds) < 2 or rep.replicate_draws < 2 or rep.draws < 2:
+    if not modeltests.has_noise_floors(len(rep.seeds), rep.draws, rep.replicate_draws):
         log("model-level tests skipped: they need >= 2 replicates per arm and >= 2 draws on blurred images")
         return pd.DataFrame(columns=modeltests.MODEL_COLUMNS), pd.DataFrame()
     maps = pads.dataset(list(sm.input.shards), format="parquet").to_table(
         columns=["image_id", "label", "class_name", "model", "variant", "draw", "topk_rows", "topk_cols"]
     ).to_pandas()
     names = dict(maps.drop_duplicates("label")[["label", "class_name"]].itertuples(index=False))
-    arms = {arm: [ids.model_id(arm, s) for s in seeds] for arm in (ids.NAIVE, ids.EXPERT)}
+    arms = {arm: [ids.model_id(arm, s) for s in rep.seeds] for arm in (ids.NAIVE, ids.EXPERT)}
     data = modeltests.build_model_data(maps, pd.read_parquet(sm.input.maps), arms, blurs, names)
     log(f"model-level data: {len(data.models)} models, {len(data.images)} images")
     table = modeltests.model_level_tests(data, modeltests.study_claims(blurs), paired=rep.design == "paired",
