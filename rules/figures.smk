@@ -45,9 +45,6 @@ rule activation_figure:
     conda:
         "../envs/torch.yaml"
     params:
-        arch=config["model"]["arch"],
-        weights=config["model"]["weights"],
-        seed=(TRAIN["init_seed"] if TRAIN["init_seed"] is not None else PRIMARY_SEED),
         layers=as_json(config["figures"]["layers"]),
         channels=config["figures"]["channels"],
         variant=TRAIN_BLUR,

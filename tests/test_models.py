@@ -103,6 +103,21 @@ def test_checkpoint_roundtrip_with_weights_only(tmp_path):
         torch.testing.assert_close(loaded(x), model.eval()(x))
 
 
+def test_initial_model_is_the_start_of_training_with_its_init_seed():
+    torch.manual_seed(123)  # what train.py does before build_model
+    start, _ = models.build_model("alexnet", "none", 2)
+    meta = {"arch": "alexnet", "weights": "none", "classes": ["cat", "dog"], "init_seed": 123}
+    state = torch.get_rng_state()
+    again = models.initial_model(meta)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is untouched
+    for (name, a), (_, b) in zip(start.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name
+    other = models.initial_model({**meta, "init_seed": 124})
+    assert not torch.equal(other.net.features[0].weight, start.net.features[0].weight)
+    with pytest.raises(models.WeightsError, match="init_seed.*rerun its train job"):
+        models.initial_model({k: v for k, v in meta.items() if k != "init_seed"})
+
+
 # ------------------------------------------------------------- bad weights files
 
 

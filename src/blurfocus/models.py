@@ -381,6 +381,21 @@ def save_checkpoint(path: str | Path, model: Normalized, meta: Mapping[str, Any]
     tmp.replace(path)
 
 
+def initial_model(meta: dict[str, Any]) -> Normalized:
+    """The network a checkpoint's fine-tuning started from, rebuilt from its metadata: ``arch``
+    and ``weights``, the new head (with ``weights: none`` the whole network) drawn as training
+    drew it, from ``init_seed`` (see seeding.training_seeds); eval mode. The global RNG is left
+    as it was."""
+    missing = [k for k in ("arch", "weights", "classes", "init_seed") if k not in meta]
+    if missing:
+        raise WeightsError(f"checkpoint metadata lacks {', '.join(missing)} (written by an older "
+                           "blurfocus): rerun its train job to rebuild its starting point")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(meta["init_seed"]))
+        model, _ = build_model(meta["arch"], meta["weights"], len(meta["classes"]))
+    return model.eval()
+
+
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[Normalized, dict[str, Any]]:
     """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``), eval mode."""
     path = Path(path)
