@@ -167,3 +167,14 @@ def test_mask_fractions_hand_worked():
         metrics.mask_fractions(m, rows, cols, mask.astype(int))
     with pytest.raises(ValueError, match="outside"):
         metrics.mask_fractions(m, [3], [0], mask)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ssim_matches_skimage(seed):
+    skm = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(seed)
+    a = rng.random((40, 33))
+    b = np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1)
+    ref = skm.structural_similarity(a, b, data_range=1.0, gaussian_weights=True, use_sample_covariance=False, sigma=1.5)
+    assert metrics.ssim(a, b) == pytest.approx(ref, abs=1e-6)
+    assert metrics.ssim(a, a) == pytest.approx(1.0)

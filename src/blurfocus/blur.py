@@ -38,6 +38,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .metrics import ssim  # the project's one SSIM
 from .seeding import rng_for
 
 KINDS = (
@@ -580,9 +581,8 @@ def describe(steps: Sequence[BlurStep]) -> str:
 
 
 def mean_ssim(clear: np.ndarray, degraded: np.ndarray) -> float:
-    """Mean SSIM (:func:`blurfocus.sanity.ssim`, data range 1) over images and colour channels
+    """Mean SSIM (:func:`blurfocus.metrics.ssim`, data range 1) over images and colour channels
     of two (N, H, W, C) float arrays in [0, 1] (as skimage's ``channel_axis`` averages)."""
-    from .sanity import ssim  # the project's one SSIM
 
     if clear.shape != degraded.shape:
         raise ValueError(f"mean_ssim: shapes differ {clear.shape} vs {degraded.shape}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from scipy import ndimage
 from scipy import special as spspecial
 from scipy import stats as sps
 from scipy.optimize import linear_sum_assignment
@@ -113,6 +114,33 @@ def spearman_maps(a, b):
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = np.where(den > 0, (ra * rb).sum(-1) / np.where(den > 0, den, 1.0), np.nan)
     return _scalar(np.clip(rho, -1.0, 1.0))
+
+
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0, sigma: float = 1.5) -> float:
+    """Mean structural similarity of two HxW arrays, maps or one colour channel of two images
+    (Wang et al., 2004); ``data_range``: max - min of the values (1 for [0, 1] images).
+
+    Gaussian window (std ``sigma``, truncated at 3.5 std), K1 = 0.01, K2 = 0.03, population
+    covariances; the border of half a window is left out. Matches
+    ``skimage.metrics.structural_similarity(a, b, data_range=..., gaussian_weights=True,
+    use_sample_covariance=False)``.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"ssim: shapes differ {a.shape} vs {b.shape}")
+
+    def filt(x: np.ndarray) -> np.ndarray:
+        return ndimage.gaussian_filter(x, sigma=sigma, mode="nearest", truncate=3.5)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    ua, ub = filt(a), filt(b)
+    va = filt(a * a) - ua * ua
+    vb = filt(b * b) - ub * ub
+    vab = filt(a * b) - ua * ub
+    s = ((2 * ua * ub + c1) * (2 * vab + c2)) / ((ua**2 + ub**2 + c1) * (va + vb + c2))
+    pad = (int(2 * int(3.5 * sigma + 0.5) + 1) - 1) // 2
+    return float(s[pad:-pad, pad:-pad].mean()) if min(a.shape) > 2 * pad else float(s.mean())
 
 
 def center_of_mass(a) -> np.ndarray:

@@ -26,39 +26,15 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage, stats
+from scipy import stats
+
+from .metrics import ssim
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 PASSED, RED_FLAG, INCONCLUSIVE = "passed", "red flag", "inconclusive"
 MODEL_TEST, DATA_TEST, OVERALL = "model_randomization", "data_randomization", "overall"
-
-
-def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0, sigma: float = 1.5) -> float:
-    """Mean structural similarity of two HxW images (Wang et al., 2004).
-
-    Gaussian window (std ``sigma``, truncated at 3.5 std), K1 = 0.01, K2 = 0.03, population
-    covariances; the border of half a window is left out. Matches
-    ``skimage.metrics.structural_similarity(a, b, data_range=..., gaussian_weights=True,
-    use_sample_covariance=False)``.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"ssim: shapes differ {a.shape} vs {b.shape}")
-
-    def filt(x: np.ndarray) -> np.ndarray:
-        return ndimage.gaussian_filter(x, sigma=sigma, mode="nearest", truncate=3.5)
-
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    ua, ub = filt(a), filt(b)
-    va = filt(a * a) - ua * ua
-    vb = filt(b * b) - ub * ub
-    vab = filt(a * b) - ua * ub
-    s = ((2 * ua * ub + c1) * (2 * vab + c2)) / ((ua**2 + ub**2 + c1) * (va + vb + c2))
-    pad = (int(2 * int(3.5 * sigma + 0.5) + 1) - 1) // 2
-    return float(s[pad:-pad, pad:-pad].mean()) if min(a.shape) > 2 * pad else float(s.mean())
 
 
 def unit_scale(m: np.ndarray) -> np.ndarray:
