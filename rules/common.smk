@@ -249,6 +249,9 @@ def get_claims_input(wildcards):
         "tests": "results/stats/tests.tsv",
         "maps": "results/stats/map_metrics.parquet",
         "pairs": "results/stats/pair_metrics.parquet",
+        # which arms learned their training images (claims about one that did not are inconclusive)
+        "accuracy": GRID_FILES["accuracy"],
+        "manifest": "results/data/manifest.parquet",
     }
 
 

@@ -237,11 +237,39 @@ def test_grid_tests_adjust_within_each_family():
     assert (merged["unit"] == "model").all()
 
 
-def test_report_flags_an_arm_at_chance():
-    from blurfocus import report
+def test_arms_at_chance_reads_each_arm_on_its_own_variant():
+    acc = pd.DataFrame({"arm": ["naive", "expert", "ctl", "ctl"], "train_variant": ["clear", "g", "n", "n"],
+                        "test_variant": ["clear", "g", "n", "clear"], "accuracy": [0.96, 0.97, 0.50, 0.90],
+                        "ci_low": [0.92, 0.95, 0.46, 0.85], "ci_high": [0.99, 0.99, 0.54, 0.95]})
+    assert grid.arms_at_chance(acc) == {"ctl": ("n", 0.5, 0.46, 0.54)}
+    assert grid.arms_at_chance(acc.iloc[:2]) == {}
+    assert grid.arms_at_chance(acc, chance=1 / 3) == {}  # three classes: 0.46 is above chance
 
-    acc = pd.DataFrame({"arm": ["naive", "expert", "ctl"], "train_variant": ["clear", "g", "n"],
-                        "test_variant": ["clear", "g", "n"], "accuracy": [0.96, 0.97, 0.50],
-                        "ci_low": [0.92, 0.95, 0.46], "ci_high": [0.99, 0.99, 0.54]})
-    assert report.untrained_arms(acc) == {"ctl": ("n", 0.5, 0.46, 0.54)}
-    assert report.untrained_arms(acc.iloc[:2]) == {}
+
+def test_claims_about_an_arm_at_chance_are_inconclusive_and_flagged():
+    from blurfocus import analysis, modeltests
+
+    claims = [modeltests.Claim("control:expert:ctl", "", "control", "g", "ctl", other="expert"),
+              modeltests.Claim("shift:naive:g", "", "shift", "g", "naive"),
+              modeltests.Claim("differ:g", "", "between", "g"),
+              modeltests.Claim("trend_accuracy:ctl:s", "", "trend_accuracy", "g", "ctl")]
+    assert [modeltests.claim_arms(c) for c in claims] == [("ctl", "expert"), ("naive",), ("naive", "expert"), ()]
+    rows = [{"unit": "model", "claim_id": c.claim_id, "subset": "all", "n": 8, "n_images": 40, "mean_diff": 3.0,
+             "ci_low": 1.0, "ci_high": 5.0, "estimate_std": 1.2, "std_ci_low": 0.5, "std_ci_high": 2.0, "p": 0.001,
+             "p_floor": 1 / 12870, "p_adj": 0.004, "test": "relabel_models", "family": "model",
+             "comparison": c.comparison, "null": c.null, "rank": "mean"} for c in claims]
+    tests = pd.DataFrame(rows)
+    plain = analysis.claims_table(tests, claims, 0.05).set_index("claim_id")
+    assert (plain["verdict"] == "supported").all() and (plain["arms_at_chance"] == "").all()
+    at_chance = {"ctl": ("n", 0.499, 0.455, 0.545)}
+    flagged = analysis.claims_table(tests, claims, 0.05, at_chance).set_index("claim_id")
+    assert list(flagged.columns) == analysis.CLAIM_COLUMNS[1:]
+    ctl = flagged.loc["control:expert:ctl"]
+    assert ctl["verdict"] == "inconclusive" and ctl["arms_at_chance"] == "ctl"
+    assert "ctl did not learn its training images (ctl on n: accuracy 0.499, CI 0.455 to 0.545" in ctl["reason"]
+    assert "the test alone: supported" in ctl["reason"]
+    # claims about arms that learned, and the accuracy claim of the arm at chance, keep their verdicts
+    assert (flagged.drop("control:expert:ctl")["verdict"] == "supported").all()
+    assert flagged.loc["trend_accuracy:ctl:s", "arms_at_chance"] == ""
+
+

@@ -7,7 +7,7 @@ conditions' maps, whatever the number of conditions.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ import pyarrow.dataset as pads
 from . import ids, metrics, robust, stats
 from .focus import Comparison, Condition, NullPair
 from .mapstore import read_maps
+from .modeltests import claim_arms
 
 MAP_METRIC_COLUMNS = ["model", "variant", "draw", "image_id", "label", "pred", "entropy", "normalized_entropy", "gini",
                       "com_row", "com_col"]
@@ -199,8 +200,8 @@ def verdict(p_adj: float, ci_low: float, ci_high: float, alpha: float, p_floor: 
 CLAIM_COLUMNS = [
     "claim_id", "claim", "unit", "measure", "contrast", "null", "n_models", "n_images", "estimate", "ci_low",
     "ci_high", "estimate_std", "std_ci_low", "std_ci_high", "effect", "test", "p", "p_floor", "p_adj", "verdict",
-    "reason", "both_correct_estimate", "both_correct_p_adj", "p_per_image", "per_image_test", "p_original",
-    "original_test",
+    "reason", "arms_at_chance", "both_correct_estimate", "both_correct_p_adj", "p_per_image", "per_image_test",
+    "p_original", "original_test",
 ]
 
 
@@ -230,11 +231,19 @@ def _adjusted_floor(row: dict, model: pd.DataFrame) -> float:
     return stats.smallest_adjusted_p(row["p_floor"], len(family), row["adjust_method"])
 
 
-def claims_table(tests: pd.DataFrame, claims: Sequence, alpha: float) -> pd.DataFrame:
+def claims_table(tests: pd.DataFrame, claims: Sequence, alpha: float,
+                 at_chance: Mapping[str, tuple[str, float, float, float]] | None = None,
+                 chance: float = 0.5) -> pd.DataFrame:
     """One row per claim (:data:`CLAIM_COLUMNS`), its verdict read from the model-level row of
     subset ``all`` in ``tests`` (:func:`verdict`), beside the same claim on the images every
     model classifies correctly, the per-image test on the first replicate (conditional on its
-    weights) and the original study's test. ``claims``: :class:`blurfocus.modeltests.Claim`."""
+    weights) and the original study's test. ``claims``: :class:`blurfocus.modeltests.Claim`.
+
+    ``at_chance``: arms that did not learn their training images (:func:`blurfocus.grid.arms_at_chance`
+    at ``chance``); a focus claim about one of them (:func:`blurfocus.modeltests.claim_arms`) is
+    ``inconclusive`` whatever its test says (the reason keeps the test's own verdict), and
+    ``arms_at_chance`` names them."""
+    at_chance = at_chance or {}
     model = tests[tests["unit"] == "model"]
     rows = []
     for c in claims:
@@ -249,7 +258,7 @@ def claims_table(tests: pd.DataFrame, claims: Sequence, alpha: float) -> pd.Data
             p_orig, orig_test = _original(tests, c.comparison, c.null, alpha)
         elif c.kind in ("shift", "between"):
             p_orig, orig_test = _original(tests, c.comparison, "0", alpha)
-        elif c.kind in ("trend", "specificity", "control"):
+        elif c.kind in ("trend", "trend_accuracy", "specificity", "control"):
             p_orig, orig_test = np.nan, "not in the original study"
         else:
             p_orig, orig_test = np.nan, "qualitative in the study (no test)"
@@ -260,12 +269,20 @@ def claims_table(tests: pd.DataFrame, claims: Sequence, alpha: float) -> pd.Data
         else:
             r = sel.iloc[0].to_dict()
         v, why = verdict(r["p_adj"], r["ci_low"], r["ci_high"], alpha, r["p_floor"], _adjusted_floor(r, model))
+        untrained = [a for a in claim_arms(c) if a in at_chance]
+        if untrained:
+            said = "; ".join(f"{a} on {at_chance[a][0]}: accuracy {at_chance[a][1]:.3g}, CI {at_chance[a][2]:.3g} to "
+                             f"{at_chance[a][3]:.3g}" for a in untrained)
+            v, why = "inconclusive", (f"{', '.join(untrained)} did not learn its training images ({said}; chance "
+                                      f"{chance:.3g}), so the claim says nothing about training; the test alone: "
+                                      f"{v} ({why})")
         rows.append({
             "claim_id": c.claim_id, "claim": c.text, "unit": "model", "measure": c.measure, "contrast": c.comparison,
             "null": c.null, "n_models": r["n"], "n_images": r["n_images"], "estimate": r["mean_diff"],
             "ci_low": r["ci_low"], "ci_high": r["ci_high"], "estimate_std": r["estimate_std"],
             "std_ci_low": r["std_ci_low"], "std_ci_high": r["std_ci_high"], "effect": effect_label(r["estimate_std"]),
             "test": r["test"], "p": r["p"], "p_floor": r["p_floor"], "p_adj": r["p_adj"], "verdict": v, "reason": why,
+            "arms_at_chance": ",".join(untrained),
             "both_correct_estimate": float(bc["mean_diff"].iloc[0]) if len(bc) else np.nan,
             "both_correct_p_adj": float(bc["p_adj"].iloc[0]) if len(bc) else np.nan,
             "p_per_image": p_img, "per_image_test": img_test, "p_original": p_orig, "original_test": orig_test,

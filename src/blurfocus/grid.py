@@ -188,6 +188,18 @@ def _correct_array(predictions: pd.DataFrame, models: Sequence[str], variants: S
     return out, len(images)
 
 
+def arms_at_chance(accuracy: pd.DataFrame, chance: float = 0.5) -> dict[str, tuple[str, float, float, float]]:
+    """Arms that did not learn their training images: those whose accuracy on their own training
+    variant (a row of :func:`accuracy_grid`) has a CI reaching ``chance`` (1 / number of
+    classes). {arm: (variant, accuracy, ci_low, ci_high)}; focus claims about such an arm say
+    nothing about what training on its perturbation does."""
+    out = {}
+    for r in accuracy.itertuples():
+        if r.test_variant == r.train_variant and r.ci_low <= chance:
+            out[r.arm] = (r.train_variant, float(r.accuracy), float(r.ci_low), float(r.ci_high))
+    return out
+
+
 def accuracy_grid(predictions: pd.DataFrame, arm_models: Mapping[str, Sequence[str]], design: GridDesign,
                   n_boot: int = 2000, seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
     """Accuracy of every arm on every test variant (:data:`ACCURACY_GRID_COLUMNS`): the mean over
@@ -342,7 +354,8 @@ def grid_tests(data: ModelData | None, predictions: pd.DataFrame, arm_models: Ma
 def _accuracy_claim(arm: str, s: Sweep) -> Claim:
     """The claim that ``arm``'s accuracy falls over sweep ``s`` (its rows: :func:`accuracy_trend_tests`)."""
     return Claim(f"trend_accuracy:{arm}:{s.name}", f"the {arm} model's accuracy falls with {s.name} strength",
-                 "trend", s.variants[0], arm, comparison=f"{arm}: minus the slope of accuracy", null="slope 0",
+                 "trend_accuracy", s.variants[0], arm, comparison=f"{arm}: minus the slope of accuracy",
+                 null="slope 0",
                  measure=f"minus the slope of accuracy (fraction per unit of {s.param})", variants=s.variants,
                  strengths=s.strengths)
 

@@ -245,7 +245,9 @@ class Claim:
 
     claim_id: str
     text: str
-    kind: str  # shift | between | model_vs_blur | interaction | spread | condensed | trend | specificity | control
+    # shift | between | model_vs_blur | interaction | spread | condensed | trend | specificity | control
+    # | trend_accuracy (rows from grid.accuracy_trend_tests)
+    kind: str
     variant: str
     arm: str | None = None
     comparison: str = ""
@@ -254,6 +256,18 @@ class Claim:
     other: str | None = None  # the second arm (default: naive, or expert when arm is naive)
     variants: tuple[str, ...] = ()  # trend: the sweep's variants; specificity: every kind (own one first)
     strengths: tuple[float, ...] = ()  # trend: the strength of each of ``variants``
+
+
+def claim_arms(claim: Claim) -> tuple[str, ...]:
+    """The arms whose trained models a focus claim is about; () for an accuracy claim.
+
+    A claim about an arm that did not learn its training images says nothing about training
+    (see :func:`blurfocus.analysis.claims_table`)."""
+    if claim.kind == "trend_accuracy":
+        return ()
+    if claim.kind in ("between", "model_vs_blur", "interaction", "condensed"):
+        return (ids.NAIVE, ids.EXPERT)
+    return tuple(a for a in (claim.arm, claim.other) if a)
 
 
 def study_claims(test_blurs: Sequence[str]) -> list[Claim]:

@@ -464,16 +464,6 @@ def variants_table(variants: Mapping[str, Any], image_size: int, scale_mode: str
     return out
 
 
-def untrained_arms(accuracy: pd.DataFrame, chance: float = 0.5) -> dict[str, tuple[str, float, float, float]]:
-    """Arms whose accuracy on their own training variant has a CI that reaches ``chance``:
-    {arm: (variant, accuracy, ci_low, ci_high)}."""
-    out = {}
-    for r in accuracy.itertuples():
-        if r.test_variant == r.train_variant and r.ci_low <= chance:
-            out[r.arm] = (r.train_variant, float(r.accuracy), float(r.ci_low), float(r.ci_high))
-    return out
-
-
 def grid_section(accuracy: pd.DataFrame, shift: pd.DataFrame, between: pd.DataFrame, claims: pd.DataFrame,
                  figure_path: str, dose_figure: str | None, variants: pd.DataFrame) -> Section:
     """Arms x test variants: accuracy and focus-shift matrices, between-arm distances, and the
@@ -481,7 +471,9 @@ def grid_section(accuracy: pd.DataFrame, shift: pd.DataFrame, between: pd.DataFr
     grid_claims = claims[claims["claim_id"].astype(str).str.match(r"^(trend|trend_accuracy|specificity|control):")]
     verdict_cols = ["claim", "n_models", "estimate", "ci_low", "ci_high", "p_adj", "p_floor", "verdict", "reason"]
     control = grid_claims[grid_claims["claim_id"].str.startswith("control:")]
-    untrained = untrained_arms(accuracy)
+    from .grid import arms_at_chance  # the grid's rule: one home for "did not learn"
+
+    untrained = arms_at_chance(accuracy)
     control_html = "".join(
         f'<p class="note"><b>{esc(a)}</b> did not learn its training images ({esc(v)}: accuracy {fmt(acc, 3)}, '
         f"CI {fmt(lo, 3)} to {fmt(hi, 3)}, chance 0.5): comparisons with this arm say nothing about what training "
@@ -490,7 +482,7 @@ def grid_section(accuracy: pd.DataFrame, shift: pd.DataFrame, between: pd.DataFr
         arm, ctrl = r.claim_id.split(":")[1:3]
         if ctrl in untrained:
             control_html += (f'<p class="note"><b>{esc(arm)}</b> vs the non-blur control <b>{esc(ctrl)}</b>: '
-                             f"{esc(r.verdict)}, but uninformative: the control arm is at chance.</p>")
+                             f"{esc(r.verdict)}, uninformative: the control arm is at chance.</p>")
         elif r.verdict == "supported":
             control_html += (f"<p><b>{esc(arm)}</b>: its focus is more stable under its own blur than that of the "
                              f"non-blur control arm <b>{esc(ctrl)}</b> (estimate {fmt(r.estimate, 3)} px, CI "

@@ -18,7 +18,13 @@ def main(sm, log):
     maps = pd.read_parquet(sm.input.maps)
     blurs = json.loads(p.test_blurs)
     claim_list = modeltests.study_claims(blurs) + grid.all_claims(grid.GridDesign.from_json(p.grid))
-    claims = analysis.claims_table(tests, claim_list, st.alpha)
+    n_classes = pd.read_parquet(sm.input.manifest, columns=["label"])["label"].nunique()
+    chance = 1.0 / n_classes
+    at_chance = grid.arms_at_chance(pd.read_csv(sm.input.accuracy, sep="\t"), chance)
+    for arm, (variant, acc, lo, hi) in at_chance.items():
+        log(f"WARNING: {arm} did not learn its training images ({variant}: accuracy {acc:.3g}, CI {lo:.3g} to "
+            f"{hi:.3g}, chance {chance:.3g}); its focus claims are inconclusive")
+    claims = analysis.claims_table(tests, claim_list, st.alpha, at_chance, chance)
     claims.to_csv(sm.output.claims, sep="\t", index=False, float_format="%.6g")
     for r in claims.itertuples():
         log(f"{r.claim}: {r.verdict} ({r.reason}; estimate {r.estimate:.3g}, CI {r.ci_low:.3g} to {r.ci_high:.3g}, "
