@@ -302,3 +302,25 @@ def test_claims_figure_one_row_per_claim(captured):
     assert np.array_equal(order, np.arange(5))
     at = dict(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()]))
     assert [at[y] for y in sorted(at, reverse=True)] == claims["claim"].tolist()  # top to bottom
+
+
+def test_grid_section_names_arms_at_chance_from_the_claims_and_the_chance_level(tmp_path):
+    png = tmp_path / "grid.png"
+    Image.new("RGB", (4, 4)).save(png)
+    acc = pd.DataFrame({"arm": ["naive", "expert", "ctl"], "train_variant": ["clear", "g", "n"],
+                        "test_variant": ["clear", "g", "n"], "accuracy": [0.96, 0.97, 0.34],
+                        "ci_low": [0.92, 0.95, 0.30], "ci_high": [0.99, 0.99, 0.38]})
+    claims = pd.DataFrame({"claim_id": ["control:expert:ctl", "control:expert:other"], "claim": ["c1", "c2"],
+                           "n_models": [5, 5], "estimate": [0.1, -0.2], "ci_low": [-1.0, -1.1],
+                           "ci_high": [1.0, 0.9], "p_adj": [0.5, 0.6], "p_floor": [0.004, 0.004],
+                           "verdict": ["inconclusive", "not supported"], "reason": ["r1", "r2"],
+                           "arms_at_chance": ["ctl", np.nan]})  # as read back from claims.tsv
+    empty = pd.DataFrame()
+    variants = pd.DataFrame({"variant": ["g"], "steps": ["gaussian_blur"]})
+    html = report.grid_section(acc, empty, empty, claims, str(png), None, variants, chance=1 / 3).body
+    assert "did not learn its training images (n: accuracy 0.34, CI 0.3 to 0.38, chance 0.333)" in html
+    assert "<b>expert</b> vs the non-blur control <b>ctl</b>: inconclusive, uninformative" in html
+    assert "<b>other</b>: inconclusive" not in html and "\"Blur structure\" is not shown" in html
+    # four classes: the same arm (CI 0.30 to 0.38) is above chance, and no note names it
+    assert "did not learn" not in report.grid_section(acc, empty, empty, claims.iloc[1:], str(png), None,
+                                                      variants, chance=0.25).body

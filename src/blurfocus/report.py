@@ -465,22 +465,21 @@ def variants_table(variants: Mapping[str, Any], image_size: int, scale_mode: str
 
 
 def grid_section(accuracy: pd.DataFrame, shift: pd.DataFrame, between: pd.DataFrame, claims: pd.DataFrame,
-                 figure_path: str, dose_figure: str | None, variants: pd.DataFrame) -> Section:
+                 figure_path: str, dose_figure: str | None, variants: pd.DataFrame, chance: float) -> Section:
     """Arms x test variants: accuracy and focus-shift matrices, between-arm distances, and the
-    dose-response, specificity and control verdicts."""
+    dose-response, specificity and control verdicts. ``chance``: 1 / number of classes."""
     grid_claims = claims[claims["claim_id"].astype(str).str.match(r"^(trend|trend_accuracy|specificity|control):")]
     verdict_cols = ["claim", "n_models", "estimate", "ci_low", "ci_high", "p_adj", "p_floor", "verdict", "reason"]
     control = grid_claims[grid_claims["claim_id"].str.startswith("control:")]
     from .grid import arms_at_chance  # the grid's rule: one home for "did not learn"
 
-    untrained = arms_at_chance(accuracy)
     control_html = "".join(
         f'<p class="note"><b>{esc(a)}</b> did not learn its training images ({esc(v)}: accuracy {fmt(acc, 3)}, '
-        f"CI {fmt(lo, 3)} to {fmt(hi, 3)}, chance 0.5): comparisons with this arm say nothing about what training "
-        "on its perturbation does.</p>" for a, (v, acc, lo, hi) in untrained.items())
+        f"CI {fmt(lo, 3)} to {fmt(hi, 3)}, chance {fmt(chance, 3)}): comparisons with this arm say nothing about "
+        "what training on its perturbation does.</p>" for a, (v, acc, lo, hi) in arms_at_chance(accuracy, chance).items())
     for r in control.itertuples():
         arm, ctrl = r.claim_id.split(":")[1:3]
-        if ctrl in untrained:
+        if ctrl in str(r.arms_at_chance).split(","):  # the claim's own flag (claims.tsv)
             control_html += (f'<p class="note"><b>{esc(arm)}</b> vs the non-blur control <b>{esc(ctrl)}</b>: '
                              f"{esc(r.verdict)}, uninformative: the control arm is at chance.</p>")
         elif r.verdict == "supported":

@@ -27,23 +27,26 @@ def main(sm, log):
     study = [(c.name, (c.a.model, c.a.variant, c.a.draw), (c.b.model, c.b.variant, c.b.draw))
              for c in focus.study_comparisons(variants, config["training"]["seeds"][0])]
     examples = report.telling_examples(distances, study)
+    summary = json.loads(Path(i.summary).read_text())
+    claims = pd.read_csv(i.claims, sep="\t")
     sections = [
         report.config_section(config),
-        report.data_section(json.loads(Path(i.summary).read_text()), pd.read_csv(i.rejected, sep="\t"), i.contact_sheet),
+        report.data_section(summary, pd.read_csv(i.rejected, sep="\t"), i.contact_sheet),
         report.accuracy_section(pd.read_csv(i.accuracy, sep="\t"), i.heatmap, i.curves),
         report.focus_section(dict(zip(variants, i.focus)), i.activations, config["saliency"]["topk"],
                              config["figures"]["clip_percentile"]),
         report.explorer_section(Path(i.explorer).read_text(), examples),
         report.ttest_section(pd.read_csv(i.ttests, sep="\t"), distances,
                              config["stats"]["alpha"], i.pvalues, i.distance_figure),
-        report.claims_section(pd.read_csv(i.claims, sep="\t"),
+        report.claims_section(claims,
                               pd.read_csv(i.tests, sep="\t", dtype={"rank": str, "null": str}),
                               config["stats"]["alpha"], i.null_figure, examples, i.claims_figure),
         report.grid_section(pd.read_csv(i.grid_accuracy, sep="\t"), pd.read_csv(i.grid_shift, sep="\t"),
-                            pd.read_csv(i.grid_between, sep="\t"), pd.read_csv(i.claims, sep="\t"), i.grid_figure,
+                            pd.read_csv(i.grid_between, sep="\t"), claims, i.grid_figure,
                             i.dose_response if "dose_response" in i.keys() else None,
                             report.variants_table(config["blur"]["variants"], config["dataset"]["image_size"],
-                                                  config["blur"]["scale"])),
+                                                  config["blur"]["scale"]),
+                            chance=1.0 / len(summary["classes"])),
         report.known_answer_section(pd.read_csv(i.known, sep="\t"), i.known_figure),
         report.metrics_section(pd.read_parquet(i.pairs), i.spread_figure),
     ]
